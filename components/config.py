@@ -299,7 +299,7 @@ class BackupsConfig:
 
     enabled: bool = setting(True, "Back up the primaries' RDB snapshots to S3.")
     region: str = setting(
-        "eu-west-1",
+        "us-east-1",
         "AWS region of the bucket.",
         checks=(matches(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", "an AWS region such as eu-west-1"),),
     )
@@ -312,11 +312,12 @@ class BackupsConfig:
         "0 3 * * *", "Cron schedule of the backup job.", checks=(cron_schedule,)
     )
     retention_days: int = setting(
-        30, "Days a snapshot is kept before it expires.", checks=(at_least(1),)
+        35, "Days a snapshot is kept before it expires.", checks=(at_least(1),)
     )
     infrequent_access_after_days: int = setting(
         30,
-        "Days after which snapshots move to STANDARD_IA (S3 requires at least 30).",
+        "Days after which snapshots move to STANDARD_IA (S3 requires at least 30); no "
+        "transition when it is not below `retentionDays`.",
         checks=(at_least(30),),
     )
     oidc_provider_arn: str | None = setting(

@@ -1,0 +1,496 @@
+"""RedisCluster: a Redis Cluster of `primaries × (1 + replicasPerPrimary)` pods on Kubernetes.
+
+Config in (RedisClusterArgs), resources out: namespace, AUTH secret, config + scripts ConfigMap,
+headless and client Services, StatefulSet (redis + redis_exporter), PodDisruptionBudget,
+NetworkPolicy, ServiceMonitor, and the bootstrap Job + repair CronJob that form and heal the cluster
+with the same script the local lab runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.config import RedisConfig
+from components.quantity import quantity_bytes
+from components.redis.conf import RedisConfSpec, render_redis_conf
+
+REDIS_PORT = 6379
+BUS_PORT = 16379
+METRICS_PORT = 9121
+REDIS_UID = 999  # the `redis` user of the official image
+SCRIPTS_DIR = Path(__file__).parent / "scripts"
+CONFIG_MOUNT = "/etc/redis"
+SCRIPTS_MOUNT = "/scripts"
+DATA_MOUNT = "/data"
+RUNTIME_MOUNT = "/run/redis"
+PASSWORD_KEY = "password"
+# A primary hands over to its replica in preStop (CLUSTER FAILOVER, a few seconds), then the
+# process saves and exits; this leaves room for both before the kubelet sends SIGKILL.
+TERMINATION_GRACE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class RedisClusterArgs:
+    """Inputs of RedisCluster."""
+
+    settings: RedisConfig
+    """The `cache-platform:redis` config: sizes, persistence, images, timeouts."""
+    labels: Mapping[str, str] = field(default_factory=lambda: dict[str, str]())
+    """Labels added to every object (environment, part-of)."""
+    monitoring_namespace: str = "monitoring"
+    """Namespace whose Prometheus may scrape the exporter (NetworkPolicy) and reads the
+    ServiceMonitor."""
+
+
+def redis_conf_spec(settings: RedisConfig) -> RedisConfSpec:
+    """The redis.conf renderer's input for this config (shared with the policy pack and lab)."""
+    return RedisConfSpec(
+        container_memory_bytes=quantity_bytes(settings.memory),
+        maxmemory_percent=settings.maxmemory_percent,
+        node_timeout_ms=settings.node_timeout_ms,
+        appendonly=settings.appendonly,
+        rdb=settings.rdb,
+        maxmemory_policy=settings.eviction_policy.value,
+        port=REDIS_PORT,
+    )
+
+
+def node_count(settings: RedisConfig) -> int:
+    return settings.primaries * (1 + settings.replicas_per_primary)
+
+
+def scripts() -> dict[str, str]:
+    """The lifecycle scripts mounted into every pod and Job (the lab runs the same files)."""
+    return {path.name: path.read_text() for path in sorted(SCRIPTS_DIR.glob("*.sh"))}
+
+
+class RedisCluster(pulumi.ComponentResource):
+    """A Redis Cluster with AUTH, persistence, anti-affinity, metrics and self-repair."""
+
+    client_endpoint: pulumi.Output[str]
+    """host:port of the client Service (any node; cluster-aware clients discover the rest)."""
+    headless_service_name: pulumi.Output[str]
+    """Name of the headless Service that gives each pod a stable DNS name."""
+    secret_name: pulumi.Output[str]
+    """Name of the Kubernetes Secret holding the AUTH password (key `password`)."""
+    node_count: pulumi.Output[int]
+    """Number of Redis pods."""
+
+    def __init__(
+        self, name: str, args: RedisClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cache-platform:redis:RedisCluster", name, None, opts)
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        namespace_name = settings.namespace
+        selector = {"app.kubernetes.io/name": "redis-cluster", "app.kubernetes.io/instance": name}
+        server_labels = {**args.labels, **selector, "app.kubernetes.io/component": "server"}
+        headless_name = f"{name}-headless"
+        replicas = node_count(settings)
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace_name, labels=dict(args.labels)),
+            opts=child,
+        )
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+
+        def metadata(resource_name: str, **extra_labels: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(
+                name=resource_name,
+                namespace=namespace_name,
+                labels={**args.labels, **selector, **extra_labels},
+            )
+
+        password = random.RandomPassword(
+            f"{name}-password",
+            length=48,
+            special=False,  # the password travels in env vars and redis.conf-style includes
+            opts=child,
+        )
+        secret = k8s.core.v1.Secret(
+            f"{name}-auth",
+            metadata=metadata(f"{name}-auth"),
+            type="Opaque",
+            string_data={PASSWORD_KEY: password.result},
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[namespace], additional_secret_outputs=["stringData", "data"]
+            ),
+        )
+
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=metadata(f"{name}-config"),
+            data={"redis.conf": render_redis_conf(redis_conf_spec(settings)), **scripts()},
+            opts=in_namespace,
+        )
+
+        headless = k8s.core.v1.Service(
+            headless_name,
+            metadata=metadata(headless_name, **{"cache-platform/metrics": "true"}),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None",
+                # Pods must resolve each other before they are ready, or the cluster can
+                # never form (readiness requires cluster_state:ok).
+                publish_not_ready_addresses=True,
+                selector={**selector, "app.kubernetes.io/component": "server"},
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name="redis", port=REDIS_PORT),
+                    k8s.core.v1.ServicePortArgs(name="bus", port=BUS_PORT),
+                    k8s.core.v1.ServicePortArgs(name="metrics", port=METRICS_PORT),
+                ],
+            ),
+            opts=in_namespace,
+        )
+        client = k8s.core.v1.Service(
+            name,
+            metadata=metadata(name),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector={**selector, "app.kubernetes.io/component": "server"},
+                ports=[k8s.core.v1.ServicePortArgs(name="redis", port=REDIS_PORT)],
+            ),
+            opts=in_namespace,
+        )
+
+        node_addresses = " ".join(
+            f"{name}-{i}.{headless_name}.{namespace_name}.svc.cluster.local:{REDIS_PORT}"
+            for i in range(replicas)
+        )
+        password_env = k8s.core.v1.EnvVarArgs(
+            name="REDISCLI_AUTH",
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                    name=secret.metadata.name, key=PASSWORD_KEY
+                )
+            ),
+        )
+        common_env = [
+            password_env,
+            k8s.core.v1.EnvVarArgs(name="REDIS_PORT", value=str(REDIS_PORT)),
+            k8s.core.v1.EnvVarArgs(name="REDIS_NODES", value=node_addresses),
+            k8s.core.v1.EnvVarArgs(
+                name="REDIS_REPLICAS_PER_PRIMARY", value=str(settings.replicas_per_primary)
+            ),
+        ]
+        container_security = k8s.core.v1.SecurityContextArgs(
+            allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
+            run_as_non_root=True,
+            run_as_user=REDIS_UID,
+            run_as_group=REDIS_UID,
+            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        )
+        pod_security = k8s.core.v1.PodSecurityContextArgs(
+            run_as_non_root=True,
+            run_as_user=REDIS_UID,
+            run_as_group=REDIS_UID,
+            fs_group=REDIS_UID,
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        )
+        config_volume = k8s.core.v1.VolumeArgs(
+            name="config",
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                name=config_map.metadata.name, default_mode=0o555
+            ),
+        )
+
+        def exec_probe(script: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
+            return k8s.core.v1.ProbeArgs(
+                exec_=k8s.core.v1.ExecActionArgs(command=["sh", f"{SCRIPTS_MOUNT}/{script}"]),
+                period_seconds=period,
+                timeout_seconds=5,
+                failure_threshold=failures,
+            )
+
+        redis_container = k8s.core.v1.ContainerArgs(
+            name="redis",
+            image=settings.image,
+            command=["sh", f"{SCRIPTS_MOUNT}/start.sh"],
+            env=[
+                *common_env,
+                k8s.core.v1.EnvVarArgs(
+                    name="POD_NAME",
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
+                    ),
+                ),
+                k8s.core.v1.EnvVarArgs(
+                    # Announced to clients and peers instead of the pod IP, which changes on
+                    # every restart.
+                    name="REDIS_ANNOUNCE_HOSTNAME",
+                    value=f"$(POD_NAME).{headless_name}.{namespace_name}.svc.cluster.local",
+                ),
+                k8s.core.v1.EnvVarArgs(name="REDIS_CONF", value=f"{CONFIG_MOUNT}/redis.conf"),
+                k8s.core.v1.EnvVarArgs(name="REDIS_DATA_DIR", value=DATA_MOUNT),
+                k8s.core.v1.EnvVarArgs(name="REDIS_RUNTIME_DIR", value=RUNTIME_MOUNT),
+            ],
+            ports=[
+                k8s.core.v1.ContainerPortArgs(name="redis", container_port=REDIS_PORT),
+                k8s.core.v1.ContainerPortArgs(name="bus", container_port=BUS_PORT),
+            ],
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                # request = limit: the Guaranteed QoS class, never evicted for memory pressure of
+                # other pods; maxmemory stays below the limit (see redis.conf).
+                requests={"memory": settings.memory, "cpu": settings.cpu},
+                limits={"memory": settings.memory},
+            ),
+            readiness_probe=exec_probe("readiness.sh", period=5, failures=3),
+            liveness_probe=exec_probe("liveness.sh", period=10, failures=6),
+            startup_probe=exec_probe("liveness.sh", period=5, failures=120),
+            lifecycle=k8s.core.v1.LifecycleArgs(
+                pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                    exec_=k8s.core.v1.ExecActionArgs(command=["sh", f"{SCRIPTS_MOUNT}/prestop.sh"])
+                )
+            ),
+            security_context=container_security,
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_MOUNT),
+                k8s.core.v1.VolumeMountArgs(
+                    name="config", mount_path=f"{CONFIG_MOUNT}/redis.conf", sub_path="redis.conf"
+                ),
+                k8s.core.v1.VolumeMountArgs(name="config", mount_path=SCRIPTS_MOUNT),
+                k8s.core.v1.VolumeMountArgs(name="runtime", mount_path=RUNTIME_MOUNT),
+            ],
+        )
+        exporter_container = k8s.core.v1.ContainerArgs(
+            name="exporter",
+            image=settings.exporter_image,
+            args=["--is-cluster"],
+            env=[
+                k8s.core.v1.EnvVarArgs(name="REDIS_ADDR", value=f"redis://127.0.0.1:{REDIS_PORT}"),
+                k8s.core.v1.EnvVarArgs(
+                    name="REDIS_PASSWORD",
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                            name=secret.metadata.name, key=PASSWORD_KEY
+                        )
+                    ),
+                ),
+            ],
+            ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "128Mi"}
+            ),
+            security_context=container_security,
+        )
+
+        statefulset = k8s.apps.v1.StatefulSet(
+            name,
+            metadata=metadata(name),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                service_name=headless.metadata.name,
+                replicas=replicas,
+                # All pods start together: the cluster can only form once every node runs.
+                pod_management_policy="Parallel",
+                selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={**selector, "app.kubernetes.io/component": "server"}
+                ),
+                update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=server_labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
+                        security_context=pod_security,
+                        affinity=k8s.core.v1.AffinityArgs(
+                            pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+                                # One Redis pod per node: a replica never shares a node (or its
+                                # failure) with its primary.
+                                required_during_scheduling_ignored_during_execution=[
+                                    k8s.core.v1.PodAffinityTermArgs(
+                                        topology_key="kubernetes.io/hostname",
+                                        label_selector=k8s.meta.v1.LabelSelectorArgs(
+                                            match_labels=selector
+                                        ),
+                                    )
+                                ]
+                            )
+                        ),
+                        topology_spread_constraints=[
+                            k8s.core.v1.TopologySpreadConstraintArgs(
+                                max_skew=1,
+                                topology_key="topology.kubernetes.io/zone",
+                                # ScheduleAnyway: a zone outage must not block rescheduling.
+                                when_unsatisfiable="ScheduleAnyway",
+                                label_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels=selector
+                                ),
+                            )
+                        ],
+                        containers=[redis_container, exporter_container],
+                        volumes=[
+                            config_volume,
+                            k8s.core.v1.VolumeArgs(
+                                name="runtime",
+                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                    medium="Memory", size_limit="1Mi"
+                                ),
+                            ),
+                        ],
+                    ),
+                ),
+                volume_claim_templates=[
+                    k8s.core.v1.PersistentVolumeClaimArgs(
+                        metadata=k8s.meta.v1.ObjectMetaArgs(name="data", labels=server_labels),
+                        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                            access_modes=["ReadWriteOnce"],
+                            storage_class_name=settings.storage_class,
+                            resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                                requests={"storage": settings.storage}
+                            ),
+                        ),
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret]),
+        )
+
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=metadata(f"{name}-pdb"),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={**selector, "app.kubernetes.io/component": "server"}
+                ),
+            ),
+            opts=in_namespace,
+        )
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network",
+            metadata=metadata(f"{name}-network"),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={**selector, "app.kubernetes.io/component": "server"}
+                ),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        # Cluster peers, the bootstrap/repair jobs and the backup job.
+                        from_=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
+                            )
+                        ],
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=REDIS_PORT),
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=BUS_PORT),
+                        ],
+                    ),
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={settings.client_namespace_label: "true"}
+                                )
+                            )
+                        ],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=REDIS_PORT)],
+                    ),
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={
+                                        "kubernetes.io/metadata.name": args.monitoring_namespace
+                                    }
+                                )
+                            )
+                        ],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=METRICS_PORT)],
+                    ),
+                ],
+            ),
+            opts=in_namespace,
+        )
+
+        k8s.apiextensions.CustomResource(
+            f"{name}-metrics",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=metadata(f"{name}-metrics"),
+            spec={
+                "selector": {"matchLabels": {**selector, "cache-platform/metrics": "true"}},
+                "namespaceSelector": {"matchNames": [namespace_name]},
+                "endpoints": [{"port": "metrics", "interval": "15s", "path": "/metrics"}],
+            },
+            opts=in_namespace,
+        )
+
+        job_pod = k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                labels={**args.labels, **selector, "app.kubernetes.io/component": "bootstrap"}
+            ),
+            spec=k8s.core.v1.PodSpecArgs(
+                restart_policy="OnFailure",
+                security_context=pod_security,
+                containers=[
+                    k8s.core.v1.ContainerArgs(
+                        name="bootstrap",
+                        image=settings.image,
+                        command=["sh", f"{SCRIPTS_MOUNT}/bootstrap.sh"],
+                        env=common_env,
+                        security_context=container_security,
+                        resources=k8s.core.v1.ResourceRequirementsArgs(
+                            requests={"cpu": "50m", "memory": "32Mi"}, limits={"memory": "64Mi"}
+                        ),
+                        volume_mounts=[
+                            k8s.core.v1.VolumeMountArgs(name="config", mount_path=SCRIPTS_MOUNT)
+                        ],
+                    )
+                ],
+                volumes=[config_volume],
+            ),
+        )
+        # Forms the cluster on first deploy; Pulumi replaces (re-runs) it when the topology
+        # changes. It does not wait for the StatefulSet (whose readiness needs a formed cluster):
+        # the script itself waits until every node answers.
+        k8s.batch.v1.Job(
+            f"{name}-bootstrap",
+            metadata=metadata(f"{name}-bootstrap", **{"app.kubernetes.io/component": "bootstrap"}),
+            spec=k8s.batch.v1.JobSpecArgs(backoff_limit=10, template=job_pod),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[headless, config_map, secret],
+                replace_on_changes=["spec"],
+                delete_before_replace=True,
+            ),
+        )
+        # The same script every few minutes heals what no deploy will: a pod that came back
+        # with an empty volume is an empty primary that never rejoins by itself.
+        k8s.batch.v1.CronJob(
+            f"{name}-repair",
+            metadata=metadata(f"{name}-repair", **{"app.kubernetes.io/component": "bootstrap"}),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule="*/5 * * * *",
+                concurrency_policy="Forbid",
+                successful_jobs_history_limit=1,
+                failed_jobs_history_limit=3,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    spec=k8s.batch.v1.JobSpecArgs(backoff_limit=2, template=job_pod)
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[statefulset]),
+        )
+
+        self.client_endpoint = pulumi.Output.concat(
+            client.metadata.name, f".{namespace_name}.svc.cluster.local:{REDIS_PORT}"
+        )
+        self.headless_service_name = headless.metadata.name
+        self.secret_name = secret.metadata.name
+        self.node_count = pulumi.Output.from_input(replicas)
+        self.register_outputs(
+            {
+                "client_endpoint": self.client_endpoint,
+                "headless_service_name": self.headless_service_name,
+                "secret_name": self.secret_name,
+                "node_count": self.node_count,
+            }
+        )

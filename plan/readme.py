@@ -1,0 +1,142 @@
+"""The README's generated tables (config reference, policies), kept true by a test.
+
+`python -m plan.readme` rewrites them in place; `python -m plan.readme --check` fails on drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from components.config import SECTIONS, Environment
+from components.settings import NAMESPACE, camel, info_of
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _type(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType):
+        return _type(args[0]) + " \\| null"
+    if origin is tuple:
+        return f"list of {_type(args[0])}"
+    if origin in (Mapping, dict):
+        return f"map of {_type(typing.get_args(hint)[1])}"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "enum"
+    if dataclasses.is_dataclass(hint):
+        return "object"
+    return (
+        getattr(hint, "__name__", str(hint))
+        .replace("Quantity", "quantity")
+        .replace("Duration", "duration")
+    )
+
+
+def _default(value: Any) -> str:
+    if isinstance(value, enum.Enum):
+        return f"`{value.value}`"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if value is None:
+        return "null"
+    if isinstance(value, tuple):
+        return "`[" + ", ".join(str(v) for v in value) + "]`"
+    if isinstance(value, Mapping) or dataclasses.is_dataclass(value):
+        return "see below"
+    return f"`{value}`"
+
+
+def _allowed(hint: Any) -> str:
+    """The closed set of an enum setting (optional or not); empty for open types."""
+    candidates = [hint, *typing.get_args(hint)]
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, enum.Enum):
+            return ", ".join(f"`{m.value}`" for m in candidate)
+    return ""
+
+
+def config_rows(cls: type[Any], prefix: str) -> list[str]:
+    rows: list[str] = []
+    hints = typing.get_type_hints(cls)
+    instance = cls()
+    for f in dataclasses.fields(instance):
+        info = info_of(f)
+        key = f"{prefix}.{camel(f.name)}"
+        hint = hints[f.name]
+        default = getattr(instance, f.name)
+        what = f"{info.doc} {info.why}".strip()
+        rows.append(
+            f"| `{key}` | {_type(hint)} | {_default(default)} | {_allowed(hint)} | {what} |"
+        )
+        if dataclasses.is_dataclass(default) and not isinstance(default, type):
+            rows += config_rows(type(default), key)
+        elif isinstance(default, Mapping) and default:
+            first = next(iter(default.values()))
+            if dataclasses.is_dataclass(first):
+                for name, value in default.items():
+                    entry_hints = typing.get_type_hints(type(value))
+                    for g in dataclasses.fields(value):
+                        rows.append(
+                            f"| `{key}.{name}.{camel(g.name)}` | {_type(entry_hints[g.name])} "
+                            f"| {_default(getattr(value, g.name))} | | {info_of(g).doc} |"
+                        )
+    return rows
+
+
+def config_reference() -> str:
+    lines = [
+        "| key | type | default | allowed | what and why |",
+        "|---|---|---|---|---|",
+        f"| `{NAMESPACE}:environment` | enum | (required) | "
+        + ", ".join(f"`{e.value}`" for e in Environment)
+        + " | Which stack this is; prod makes every policy mandatory. |",
+    ]
+    for section, cls in SECTIONS.items():
+        lines += config_rows(cls, f"{NAMESPACE}:{section}")
+    lines.append(
+        f"| `{NAMESPACE}:alertingSecrets.<receiver>` | secret string | — | | Credential of each "
+        "pagerduty/slack receiver (routing key, webhook URL); set with `pulumi config set "
+        "--secret --path`. |"
+    )
+    return "\n".join(lines)
+
+
+GENERATED = {"config-reference": config_reference}
+
+
+def render(text: str) -> str:
+    for name, generate in GENERATED.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        if start not in text or end not in text:
+            raise SystemExit(f"README.md lacks the markers {start} ... {end}")
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{generate()}\n{end}{tail}"
+    return text
+
+
+def main() -> int:
+    current = README.read_text()
+    wanted = render(current)
+    if "--check" in sys.argv:
+        if current != wanted:
+            print(
+                "README.md's generated tables are stale: run `python -m plan.readme`",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    README.write_text(wanted)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

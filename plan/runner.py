@@ -1,0 +1,142 @@
+"""Run the real program (`__main__.py`) under Pulumi mocks with a stack file as its config.
+
+Nothing here decrypts anything: `secure:` values of the stack file, and secrets the program needs
+but the file does not set yet, become the placeholder "[secret]" and are marked secret, exactly as
+the engine marks decrypted values. The program cannot tell the difference, which is the point.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as runtime_mocks
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await  # pyright: ignore[reportPrivateUsage]
+
+from components.config import (
+    StackConfig,
+    parse_stack_config,
+    receivers_needing_secrets,
+)
+from components.settings import NAMESPACE
+from plan.mocks import SECRET_PLACEHOLDER, PlanMocks, RecordingMonitor, ResourceRecord
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = PROJECT_ROOT / "__main__.py"
+
+
+@dataclass
+class SecretStatus:
+    key: str
+    set_in_stack_file: bool
+
+
+@dataclass
+class PlanRun:
+    stack: str
+    config: StackConfig
+    records: list[ResourceRecord]
+    outputs: dict[str, Any]
+    secrets: list[SecretStatus] = field(default_factory=lambda: list[SecretStatus]())
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(cast(Mapping[str, Any], value)) == {"secure"}
+
+
+def _replace_secure(value: Any, path: str, found: list[str]) -> Any:
+    if _is_secure(value):
+        found.append(path)
+        return SECRET_PLACEHOLDER
+    if isinstance(value, Mapping):
+        return {
+            k: _replace_secure(v, f"{path}.{k}", found)
+            for k, v in cast(Mapping[str, Any], value).items()
+        }
+    if isinstance(value, list):
+        return [
+            _replace_secure(v, f"{path}[{i}]", found) for i, v in enumerate(cast(list[Any], value))
+        ]
+    return value
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The stack file's `config:` with secure values replaced, and the paths that were secure."""
+    document = yaml.safe_load(path.read_text()) or {}
+    config = cast(Mapping[str, Any], document.get("config") or {})
+    secure_paths: list[str] = []
+    return {k: _replace_secure(v, k, secure_paths) for k, v in config.items()}, secure_paths
+
+
+def project_raw_config(engine_config: Mapping[str, Any]) -> dict[str, Any]:
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix) :]: v for k, v in engine_config.items() if k.startswith(prefix)}
+
+
+def prepare_config(
+    stack_file: Path,
+) -> tuple[dict[str, Any], list[str], StackConfig, list[SecretStatus]]:
+    """Engine config (key -> value), secret keys, the validated config and the secrets' status.
+
+    Raises ConfigError when the stack file's config is invalid.
+    """
+    engine_config, secure_paths = read_stack_file(stack_file)
+    raw = project_raw_config(engine_config)
+    config = parse_stack_config(raw, require_secrets=False)
+
+    secret_keys = {path.split(".")[0].split("[")[0] for path in secure_paths}
+    statuses: list[SecretStatus] = []
+    if config.monitoring.enabled:
+        present = cast(dict[str, Any], dict(raw.get("alertingSecrets") or {}))
+        for name in receivers_needing_secrets(config.monitoring):
+            key = f"{NAMESPACE}:alertingSecrets.{name}"
+            statuses.append(SecretStatus(key, set_in_stack_file=name in present))
+            present.setdefault(name, SECRET_PLACEHOLDER)
+        if present:
+            engine_config[f"{NAMESPACE}:alertingSecrets"] = present
+            secret_keys.add(f"{NAMESPACE}:alertingSecrets")
+    for path in secure_paths:
+        if not path.startswith(f"{NAMESPACE}:alertingSecrets"):
+            statuses.append(SecretStatus(path, set_in_stack_file=True))
+
+    encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in engine_config.items()}
+    return encoded, sorted(secret_keys), config, statuses
+
+
+def run_program(stack: str, stack_file: Path, program: Path = PROGRAM) -> PlanRun:
+    """Run `program` under mocks with `stack_file` as its config; ConfigError when invalid."""
+    engine_config, secret_keys, config, statuses = prepare_config(stack_file)
+
+    mocks = PlanMocks()
+    monitor = RecordingMonitor(mocks)
+    set_all_config(engine_config, secret_keys)
+    runtime_mocks.set_mocks(mocks, project=NAMESPACE, stack=stack, preview=False, monitor=monitor)
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
+
+    def program_body() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program_body))
+    outputs = _stack_outputs()
+    return PlanRun(stack, config, monitor.records, outputs, statuses)
+
+
+def _stack_outputs() -> dict[str, Any]:
+    root = runtime_settings.get_root_resource()
+    exported = cast(dict[str, Any], getattr(root, "outputs", {}) or {})
+    resolved: dict[str, Any] = {}
+    for key, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        is_secret = _sync_await(output.is_secret())
+        resolved[key] = SECRET_PLACEHOLDER if is_secret else _sync_await(output.future())
+    return resolved

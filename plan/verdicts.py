@@ -1,0 +1,22 @@
+"""Cost and policy verdicts of a plan, computed by the same functions the policy pack runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from components.cost.model import estimate_cost
+from plan.mocks import ResourceRecord
+from policies.evaluate import ResourceInput, Violation, evaluate
+
+
+def policy_inputs(records: Sequence[ResourceRecord]) -> list[ResourceInput]:
+    return [ResourceInput(r.urn, r.type, r.name, r.inputs, r.parent) for r in records]
+
+
+def judge(records: Sequence[ResourceRecord], pack_config: Mapping[str, Any]) -> list[Violation]:
+    return evaluate(policy_inputs(records), pack_config)
+
+
+def cost_of(records: Sequence[ResourceRecord]) -> dict[str, Any]:
+    return estimate_cost([(r.type, r.inputs) for r in records]).as_json()

@@ -1,0 +1,167 @@
+"""The offline plan end to end: the real program under mocks, as `make plan STACK=<s>` runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_plan(
+    stack: str, out: Path, stack_file: Path | None = None, policy_config: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "plan", "--stack", stack, "--out", str(out)]
+    if stack_file is not None:
+        command += ["--stack-file", str(stack_file)]
+    if policy_config is not None:
+        command += ["--policy-config", str(policy_config)]
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.fixture(scope="module")
+def plans(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
+    results = {}
+    for stack in ("dev", "prod"):
+        out = tmp_path_factory.mktemp(f"plan-{stack}")
+        results[stack] = (run_plan(stack, out), out)
+    return results
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_plan_succeeds_and_writes_every_file(plans: dict[str, Any], stack: str) -> None:
+    result, out = plans[stack]
+    assert result.returncode == 0, result.stderr
+    for relative in ("resources.json", "cost.json", "policy.json", "plan.md", "redis/redis.conf"):
+        assert (out / relative).is_file(), f"{relative} missing from the {stack} plan"
+    manifests = list((out / "manifests").glob("*.yaml"))
+    assert manifests, "no Kubernetes manifests written"
+    for manifest in manifests:
+        document = yaml.safe_load(manifest.read_text())
+        assert {"apiVersion", "kind", "metadata"} <= set(document), manifest.name
+    cost = json.loads((out / "cost.json").read_text())
+    assert set(cost) == {"components", "totalMonthlyUsd"}
+    policy = json.loads((out / "policy.json").read_text())
+    assert isinstance(policy["violations"], list)
+    plan_md = (out / "plan.md").read_text()
+    assert f"# Plan for stack `{stack}`" in plan_md
+    assert "## Cost" in plan_md and "## Policy" in plan_md and "## Resources" in plan_md
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_resource_belongs_to_a_component(plans: dict[str, Any], stack: str) -> None:
+    _, out = plans[stack]
+    resources = json.loads((out / "resources.json").read_text())["resources"]
+    by_urn = {r["urn"]: r for r in resources}
+    components = {urn for urn, r in by_urn.items() if r["type"].startswith("cache-platform:")}
+    assert components, "no component registered"
+    for resource in resources:
+        if resource["urn"] in components:
+            continue
+        assert resource["parent"] in components, (
+            f"{resource['urn']} has parent {resource['parent']}, not a cache-platform component"
+        )
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_no_secret_value_in_any_artifact(plans: dict[str, Any], stack: str) -> None:
+    _, out = plans[stack]
+    texts = {p: p.read_text() for p in out.rglob("*") if p.is_file()}
+    for path, text in texts.items():
+        # The mocks' generated passwords start with this marker.
+        assert "mock-secret-" not in text, f"a generated secret leaked into {path}"
+    resources = texts[out / "resources.json"]
+    assert '"[secret]"' in resources
+
+
+def stack_copy(tmp_path: Path, mutate: Any) -> Path:
+    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    mutate(document["config"])
+    path = tmp_path / "Pulumi.throwaway.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("memory", "8XB", "cache-platform:redis.memory"),
+        ("primaries", -1, "cache-platform:redis.primaries"),
+        ("replicasPerPrimary", "two", "cache-platform:redis.replicasPerPrimary"),
+    ],
+)
+def test_invalid_redis_value_exits_2_naming_the_key(
+    tmp_path: Path, key: str, value: Any, named: str
+) -> None:
+    stack_file = stack_copy(tmp_path, lambda c: c["cache-platform:redis"].__setitem__(key, value))
+    out = tmp_path / "out"
+    result = run_plan(
+        "prod", out, stack_file=stack_file, policy_config=ROOT / "policies/config/prod.json"
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists(), "an invalid config must not leave a plan behind"
+
+
+def test_invalid_environment_exits_2(tmp_path: Path) -> None:
+    stack_file = stack_copy(
+        tmp_path, lambda c: c.__setitem__("cache-platform:environment", "staging")
+    )
+    result = run_plan(
+        "prod",
+        tmp_path / "out",
+        stack_file=stack_file,
+        policy_config=ROOT / "policies/config/prod.json",
+    )
+    assert result.returncode == 2
+    assert "cache-platform:environment: 'staging' is not allowed" in result.stderr
+
+
+def test_secure_values_are_supported_without_decryption(tmp_path: Path) -> None:
+    def add_secrets(config: dict[str, Any]) -> None:
+        config["cache-platform:alertingSecrets"] = {
+            "oncall": {"secure": "v1:AAAAnotrealciphertext=="},
+        }
+        config["cloudflare:apiToken"] = {"secure": "v1:BBBBnotrealciphertext=="}
+
+    stack_file = stack_copy(tmp_path, add_secrets)
+    out = tmp_path / "out"
+    result = run_plan(
+        "prod", out, stack_file=stack_file, policy_config=ROOT / "policies/config/prod.json"
+    )
+    assert result.returncode in (0, 1), result.stderr
+    plan_md = (out / "plan.md").read_text()
+    assert "| `cache-platform:alertingSecrets.oncall` | yes |" in plan_md
+    assert "`cache-platform:alertingSecrets.senior` | **no" in plan_md
+    everything = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    assert "notrealciphertext" not in everything
+
+
+def test_missing_stack_file_exits_2(tmp_path: Path) -> None:
+    result = run_plan("nosuchstack", tmp_path / "out")
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_stray_build_dir() -> Any:
+    yield
+    shutil.rmtree(ROOT / "build" / "nosuchstack", ignore_errors=True)
