@@ -6,6 +6,7 @@ problem with its key.
 
 import pulumi
 
+from components.capacity import CapacityPlan, CapacityPlanArgs
 from components.redis.cluster import RedisCluster, RedisClusterArgs
 from components.stack_config import load_stack_config
 
@@ -18,6 +19,17 @@ redis = RedisCluster(
         labels=config.labels,
         monitoring_namespace=config.monitoring.namespace,
     ),
+)
+
+CapacityPlan(
+    "capacity",
+    CapacityPlanArgs(
+        traffic=config.traffic,
+        cdn=config.cdn,
+        namespace=config.redis.namespace,
+        labels=config.labels,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[redis]),
 )
 
 pulumi.export("environment", config.environment.value)

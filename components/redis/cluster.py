@@ -58,6 +58,7 @@ def redis_conf_spec(settings: RedisConfig) -> RedisConfSpec:
         rdb=settings.rdb,
         maxmemory_policy=settings.eviction_policy.value,
         port=REDIS_PORT,
+        replicas_per_primary=settings.replicas_per_primary,
     )
 
 
