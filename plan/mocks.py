@@ -39,7 +39,7 @@ def _mask_secrets(value: Any, path: str, secret_paths: list[str]) -> Any:
     if isinstance(value, dict):
         if value.get(_SIG_KEY) == _SECRET_SIG:
             secret_paths.append(path)
-            return SECRET_PLACEHOLDER
+            return _redact(value.get("value"))
         return {
             k: _mask_secrets(v, f"{path}.{k}" if path else k, secret_paths)
             for k, v in value.items()
@@ -47,6 +47,15 @@ def _mask_secrets(value: Any, path: str, secret_paths: list[str]) -> Any:
     if isinstance(value, list):
         return [_mask_secrets(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
     return value
+
+
+def _redact(value: Any) -> Any:
+    """A secret's shape with every value replaced: a Secret's keys stay visible, never its data."""
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items() if k != _SIG_KEY}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return SECRET_PLACEHOLDER
 
 
 def _unwrap_secrets(value: Any) -> Any:

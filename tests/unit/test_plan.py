@@ -165,3 +165,29 @@ def test_missing_stack_file_exits_2(tmp_path: Path) -> None:
 def _no_stray_build_dir() -> Any:
     yield
     shutil.rmtree(ROOT / "build" / "nosuchstack", ignore_errors=True)
+
+
+# Custom resources of the operators we target: not in the Kubernetes schema, checked by shape.
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_manifests_validate_strictly_against_kubernetes_1_30(
+    plans: dict[str, Any], stack: str
+) -> None:
+    import kubernetes_validate
+
+    _, out = plans[stack]
+    checked = 0
+    for manifest in sorted((out / "manifests").glob("*.yaml")):
+        document = yaml.safe_load(manifest.read_text())
+        if document["kind"] in CUSTOM_KINDS:
+            assert document["apiVersion"] == "monitoring.coreos.com/v1", manifest.name
+            assert isinstance(document.get("spec"), dict), manifest.name
+            continue
+        try:
+            kubernetes_validate.validate(document, "1.30.0", strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{manifest.name}: {error.message}")
+        checked += 1
+    assert checked >= 10

@@ -1,0 +1,290 @@
+"""redis.conf for the cluster's nodes, rendered from plain inputs (no Pulumi here).
+
+The file is the same for every pod and is mounted read-only from a ConfigMap. Everything that
+differs per pod or is secret is added by `scripts/start.sh` on the redis-server command line or in a
+0600 include file: port, bind, dir, cluster-config-file, cluster-announce-*, requirepass and
+masterauth. The rendered file therefore never holds a password.
+
+Each directive carries a comment saying why it has its value, so the file reads as the record of the
+decision in the pod as well as here. `parse_redis_conf` reads the file back; tests and the policy
+pack use it to check what a stack would really run.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from components.config import EvictionPolicy
+
+RDB_SAVE_POINTS: tuple[tuple[int, int], ...] = ((3600, 1), (300, 100), (60, 10000))
+"""RDB snapshot triggers as (seconds, changes): Redis's own defaults, an hourly floor under load."""
+
+MAXMEMORY_PERCENT_RANGE = (50, 95)
+"""Allowed maxmemory as a percentage of the container limit (inclusive)."""
+
+PER_NODE_DIRECTIVES = frozenset(
+    {
+        "bind",
+        "dir",
+        "cluster-config-file",
+        "cluster-announce-hostname",
+        "cluster-announce-ip",
+        "cluster-announce-port",
+        "cluster-announce-bus-port",
+        "cluster-port",
+        "requirepass",
+        "masterauth",
+    }
+)
+"""Directives start.sh sets per pod; the rendered file never contains them."""
+
+SECRET_DIRECTIVES = frozenset({"requirepass", "masterauth", "masteruser", "user"})
+"""Directives that would carry a credential."""
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RedisConfSpec:
+    """What a node's redis.conf is made from."""
+
+    container_memory_bytes: int
+    """Memory limit of the Redis container; maxmemory is a share of it."""
+    maxmemory_percent: int = 75
+    """maxmemory as a percentage of `container_memory_bytes` (50-95)."""
+    node_timeout_ms: int = 5000
+    """cluster-node-timeout: failover takes about this plus 1-2 s."""
+    appendonly: bool = True
+    """AOF persistence with appendfsync everysec."""
+    rdb: bool = True
+    """RDB snapshots at `save_points`."""
+    save_points: tuple[tuple[int, int], ...] = RDB_SAVE_POINTS
+    """RDB triggers as (seconds, changes); ignored when `rdb` is false."""
+    maxmemory_policy: str = EvictionPolicy.ALLKEYS_LRU.value
+    """Eviction policy once maxmemory is reached."""
+    port: int = 6379
+    """Client port (the cluster bus is port + 10000)."""
+    replicas_per_primary: int = 1
+    """Replicas of each primary: a full sync starts once this many replicas wait for it."""
+    repl_backlog_bytes: int = 128 * _MIB
+    """Replication backlog: a replica back within it resyncs partially instead of in full."""
+
+    def __post_init__(self) -> None:
+        low, high = MAXMEMORY_PERCENT_RANGE
+        problems: list[str] = []
+        if self.container_memory_bytes <= 0:
+            problems.append(
+                f"container_memory_bytes must be positive, got {self.container_memory_bytes}"
+            )
+        if not low <= self.maxmemory_percent <= high:
+            problems.append(
+                f"maxmemory_percent must be between {low} and {high} (fork copy-on-write and "
+                f"buffers need the rest of the container), got {self.maxmemory_percent}"
+            )
+        if self.node_timeout_ms < 100:
+            problems.append(f"node_timeout_ms must be at least 100, got {self.node_timeout_ms}")
+        if self.maxmemory_policy not in {policy.value for policy in EvictionPolicy}:
+            allowed = ", ".join(policy.value for policy in EvictionPolicy)
+            problems.append(
+                f"maxmemory_policy must be one of {allowed}, got {self.maxmemory_policy!r}"
+            )
+        if not 1 <= self.port <= 55535:
+            problems.append(f"port must be 1-55535 (the bus port is port + 10000), got {self.port}")
+        if self.replicas_per_primary < 0:
+            problems.append(
+                f"replicas_per_primary must not be negative, got {self.replicas_per_primary}"
+            )
+        if self.repl_backlog_bytes < _MIB:
+            problems.append(f"repl_backlog_bytes must be at least 1 MiB, got {self.repl_backlog_bytes}")
+        if any(seconds <= 0 or changes <= 0 for seconds, changes in self.save_points):
+            problems.append(f"save_points must be positive pairs, got {self.save_points}")
+        if self.rdb and not self.save_points:
+            problems.append("save_points must not be empty when rdb is enabled")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+def maxmemory_bytes(spec: RedisConfSpec) -> int:
+    """The maxmemory of a node: `maxmemory_percent` of the container limit, in whole bytes."""
+    return spec.container_memory_bytes * spec.maxmemory_percent // 100
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _save_line(spec: RedisConfSpec) -> str:
+    if not spec.rdb:
+        return 'save ""'
+    return "save " + " ".join(f"{seconds} {changes}" for seconds, changes in spec.save_points)
+
+
+def render_redis_conf(spec: RedisConfSpec) -> str:
+    """The redis.conf text of every node of the cluster described by `spec`."""
+    maxmemory = maxmemory_bytes(spec)
+    low, high = MAXMEMORY_PERCENT_RANGE
+    headroom_mib = (spec.container_memory_bytes - maxmemory) // _MIB
+    sections: list[tuple[str, list[str]]] = [
+        (
+            "Network. start.sh overrides port and bind per pod and adds the announce settings.",
+            [
+                f"port {spec.port}",
+                "bind * -::*",
+                "# Refuses remote clients only when no password is set; start.sh always sets one.",
+                "protected-mode yes",
+                "tcp-backlog 511",
+                "# Drop idle clients never (pools keep connections); detect dead peers in 60 s.",
+                "timeout 0",
+                "tcp-keepalive 60",
+            ],
+        ),
+        (
+            "Process: foreground, logs to stdout for `kubectl logs`.",
+            [
+                "daemonize no",
+                "supervised no",
+                "loglevel notice",
+                'logfile ""',
+                "always-show-logo no",
+            ],
+        ),
+        (
+            "Cluster.",
+            [
+                "cluster-enabled yes",
+                f"# A primary is failed after {spec.node_timeout_ms} ms without the majority; its",
+                "# replica's election adds 0.5-1.5 s, so failover takes about timeout + 1-2 s,",
+                "# far inside ADR-011's 30 s.",
+                f"cluster-node-timeout {spec.node_timeout_ms}",
+                "# Clients are redirected to the pod's stable DNS name (cluster-announce-hostname),",
+                "# not to an IP that changes whenever the pod is rescheduled.",
+                "cluster-preferred-endpoint-type hostname",
+                "# A cache serves the shards it still has: keys of a lost shard fail fast and the",
+                "# application falls back to the origin, instead of the whole cache going down.",
+                "cluster-require-full-coverage no",
+                "# A node cut off from the majority refuses reads too: its value may already be",
+                "# replaced on the majority side, and a cache miss is safe where a stale hit is not.",
+                "cluster-allow-reads-when-down no",
+                "# Any replica may take over, however long it was cut off: for a cache a slightly",
+                "# stale shard is better than a shard that stays down.",
+                "cluster-replica-validity-factor 0",
+                "cluster-replica-no-failover no",
+                "cluster-allow-replica-migration yes",
+                "cluster-migration-barrier 1",
+            ],
+        ),
+        (
+            "Memory and eviction (ADR-011: LRU eviction with TTL expiry).",
+            [
+                f"# {spec.maxmemory_percent} % of the {spec.container_memory_bytes} byte container "
+                f"limit ({headroom_mib} MiB left).",
+                "# The rest is headroom for fork copy-on-write during BGSAVE and AOF rewrite (up to",
+                "# the written share of the dataset again), the replication backlog, replica and",
+                "# client output buffers and allocator fragmentation, none of which maxmemory",
+                f"# counts. Kept between {low} and {high} % of the limit: above, the kernel OOM-kills",
+                "# the pod during a snapshot; below, memory is paid for and never used.",
+                f"maxmemory {maxmemory}",
+                f"maxmemory-policy {spec.maxmemory_policy}",
+                "# More samples make the approximated LRU closer to true LRU for little CPU.",
+                "maxmemory-samples 10",
+                "# Eviction, expiry and deletes free large values in a background thread, so",
+                "# evicting a big hash under pressure does not stall every client.",
+                "lazyfree-lazy-eviction yes",
+                "lazyfree-lazy-expire yes",
+                "lazyfree-lazy-server-del yes",
+                "lazyfree-lazy-user-del yes",
+                "lazyfree-lazy-user-flush yes",
+                "replica-lazy-flush yes",
+                "activerehashing yes",
+            ],
+        ),
+        (
+            "Persistence (ADR-011: RDB snapshots + AOF).",
+            [
+                f"appendonly {_yes(spec.appendonly)}",
+                "# At most one second of writes is lost on a crash, without a disk sync per write.",
+                "appendfsync everysec",
+                "no-appendfsync-on-rewrite no",
+                "# Rewritten AOFs start with an RDB image: fast to load, small on disk.",
+                "aof-use-rdb-preamble yes",
+                "# A SIGKILLed node restarts from an AOF with a torn last write instead of refusing.",
+                "aof-load-truncated yes",
+                "auto-aof-rewrite-percentage 100",
+                "auto-aof-rewrite-min-size 64mb",
+                _save_line(spec),
+                "rdbcompression yes",
+                "rdbchecksum yes",
+                'dbfilename "dump.rdb"',
+                "# A cache keeps accepting writes when a snapshot fails (full disk); the failed",
+                "# save shows in rdb_last_bgsave_status, which monitoring alerts on.",
+                "stop-writes-on-bgsave-error no",
+            ],
+        ),
+        (
+            "Replication.",
+            [
+                "replica-read-only yes",
+                "replica-serve-stale-data yes",
+                "# Full syncs stream the RDB over the socket instead of writing it to disk first,",
+                "# and start as soon as all expected replicas wait (or after 5 s).",
+                "repl-diskless-sync yes",
+                "repl-diskless-sync-delay 5",
+                f"repl-diskless-sync-max-replicas {spec.replicas_per_primary}",
+                "repl-diskless-load disabled",
+                f"repl-backlog-size {spec.repl_backlog_bytes}",
+                "repl-timeout 60",
+                "# A replica that falls behind by more than this during a full sync is cut off;",
+                "# the headroom above maxmemory covers it.",
+                "client-output-buffer-limit replica 512mb 128mb 60",
+            ],
+        ),
+        (
+            "Latency diagnostics, read by monitoring.",
+            [
+                "slowlog-log-slower-than 10000",
+                "slowlog-max-len 128",
+                "latency-monitor-threshold 100",
+                "busy-reply-threshold 5000",
+            ],
+        ),
+    ]
+    lines = [
+        "# redis.conf rendered by cache-platform (components/redis/conf.py): do not edit by hand.",
+        "# Per-pod settings and the password are added by start.sh, never written here.",
+    ]
+    for title, body in sections:
+        lines.extend(["", f"# --- {title}", *body])
+    return "\n".join(lines) + "\n"
+
+
+def parse_redis_conf(text: str) -> dict[str, list[str]]:
+    """Directives of a redis.conf as {name: arguments}, names lower-cased.
+
+    Reads the syntax the renderer writes: one directive per line, `#` comment lines, arguments
+    split like a shell (so `""` is an empty argument). A directive given twice is an error, because
+    Redis would silently keep only the last one.
+    """
+    directives: dict[str, list[str]] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            name, *arguments = shlex.split(line)
+        except ValueError as error:
+            raise ValueError(f"line {number}: cannot split {raw!r}: {error}") from error
+        key = name.lower()
+        if key in directives:
+            raise ValueError(f"line {number}: directive {key!r} is given twice")
+        directives[key] = arguments
+    return directives
+
+
+def save_points_of(directives: dict[str, list[str]]) -> tuple[tuple[int, int], ...]:
+    """The RDB save points of parsed directives; empty when snapshots are off."""
+    arguments = [argument for argument in directives.get("save", []) if argument]
+    if len(arguments) % 2:
+        raise ValueError(f"save needs (seconds, changes) pairs, got {arguments}")
+    numbers = [int(argument) for argument in arguments]
+    return tuple(zip(numbers[::2], numbers[1::2], strict=True))

@@ -1,0 +1,273 @@
+"""RedisCluster under Pulumi mocks: what a `pulumi up` would create, checked after registration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.config import RedisConfig
+from components.settings import Quantity
+from components.redis.cluster import RedisCluster, RedisClusterArgs
+from components.redis.conf import parse_redis_conf
+from plan.mocks import SECRET_PLACEHOLDER, ResourceRecord
+from tests.mocking import install_mocks, of_type, one, when_registered
+
+LABELS = {"cache-platform/environment": "prod", "app.kubernetes.io/part-of": "cache-platform"}
+
+
+@pytest.fixture
+def monitor() -> Any:
+    return install_mocks()
+
+
+def build(settings: RedisConfig | None = None) -> RedisCluster:
+    return RedisCluster(
+        "redis",
+        RedisClusterArgs(settings=settings or RedisConfig(), labels=LABELS),
+    )
+
+
+def pod_spec(records: list[ResourceRecord]) -> dict[str, Any]:
+    statefulset = one(records, "kubernetes:apps/v1:StatefulSet")
+    return statefulset.inputs["spec"]["template"]["spec"]
+
+
+def container(records: list[ResourceRecord], name: str) -> dict[str, Any]:
+    return next(c for c in pod_spec(records)["containers"] if c["name"] == name)
+
+
+@pulumi.runtime.test
+def test_prod_has_six_pods_of_8gi_with_volumes(monitor: Any) -> Any:
+    cluster = build()
+
+    def check() -> None:
+        statefulset = one(monitor.records, "kubernetes:apps/v1:StatefulSet")
+        spec = statefulset.inputs["spec"]
+        assert spec["replicas"] == 6, statefulset.urn
+        assert spec["podManagementPolicy"] == "Parallel"
+        redis = container(monitor.records, "redis")
+        assert redis["image"] == "redis:7.2.6"
+        assert redis["resources"]["requests"]["memory"] == "8Gi"
+        assert redis["resources"]["limits"]["memory"] == "8Gi"
+        assert "cpu" in redis["resources"]["requests"]
+        claim = spec["volumeClaimTemplates"][0]["spec"]
+        assert claim["resources"]["requests"]["storage"] == "32Gi"
+        assert claim["accessModes"] == ["ReadWriteOnce"]
+
+    return when_registered(cluster, check)
+
+
+@pulumi.runtime.test
+def test_tiny_dev_cluster_of_one_primary_and_no_replica(monitor: Any) -> Any:
+    cluster = build(RedisConfig(primaries=1, replicas_per_primary=0, memory=Quantity("256Mi")))
+
+    def check(count: int) -> None:
+        assert count == 1
+        statefulset = one(monitor.records, "kubernetes:apps/v1:StatefulSet")
+        assert statefulset.inputs["spec"]["replicas"] == 1
+        env = {e["name"]: e.get("value") for e in container(monitor.records, "redis")["env"]}
+        assert env["REDIS_REPLICAS_PER_PRIMARY"] == "0"
+        assert len(env["REDIS_NODES"].split()) == 1
+
+    return pulumi.Output.all(cluster.node_count, when_registered(cluster, lambda: None)).apply(
+        lambda values: check(values[0])
+    )
+
+
+@pulumi.runtime.test
+def test_one_pod_per_node_and_spread_across_zones(monitor: Any) -> Any:
+    cluster = build()
+
+    def check() -> None:
+        spec = pod_spec(monitor.records)
+        terms = spec["affinity"]["podAntiAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ]
+        assert terms[0]["topologyKey"] == "kubernetes.io/hostname"
+        pod_labels = one(monitor.records, "kubernetes:apps/v1:StatefulSet").inputs["spec"][
+            "template"
+        ]["metadata"]["labels"]
+        selector = terms[0]["labelSelector"]["matchLabels"]
+        assert selector.items() <= pod_labels.items(), "anti-affinity must select the Redis pods"
+        spread = spec["topologySpreadConstraints"][0]
+        assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+        assert spread["maxSkew"] == 1
+
+    return when_registered(cluster, check)
+
+
+@pulumi.runtime.test
+def test_pdb_allows_one_disruption_at_a_time(monitor: Any) -> Any:
+    cluster = build()
+
+    def check() -> None:
+        pdb = one(monitor.records, "kubernetes:policy/v1:PodDisruptionBudget")
+        assert pdb.inputs["spec"]["maxUnavailable"] == 1
+        pod_labels = one(monitor.records, "kubernetes:apps/v1:StatefulSet").inputs["spec"][
+            "template"
+        ]["metadata"]["labels"]
+        assert pdb.inputs["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+    return when_registered(cluster, check)
+
+
+@pulumi.runtime.test
+def test_network_policy_admits_only_peers_clients_and_monitoring(monitor: Any) -> Any:
+    cluster = build()
+
+    def check() -> None:
+        policy = one(monitor.records, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        spec = policy.inputs["spec"]
+        assert spec["policyTypes"] == ["Ingress"]
+        rules = spec["ingress"]
+        ports = [sorted(p["port"] for p in rule["ports"]) for rule in rules]
+        assert ports == [[6379, 16379], [6379], [9121]]
+        peers, clients, monitoring = (rule["from"][0] for rule in rules)
+        assert "podSelector" in peers and "namespaceSelector" not in peers
+        assert clients["namespaceSelector"]["matchLabels"] == {"cache-platform/client": "true"}
+        assert monitoring["namespaceSelector"]["matchLabels"] == {
+            "kubernetes.io/metadata.name": "monitoring"
+        }
+
+    return when_registered(cluster, check)
+
+
+@pulumi.runtime.test
+def test_probes_prestop_grace_and_non_root(monitor: Any) -> Any:
+    cluster = build()
+
+    def check() -> None:
+        spec = pod_spec(monitor.records)
+        redis = container(monitor.records, "redis")
+        assert redis["readinessProbe"]["exec"]["command"][-1].endswith("readiness.sh")
+        assert redis["livenessProbe"]["exec"]["command"][-1].endswith("liveness.sh")
+        assert redis["lifecycle"]["preStop"]["exec"]["command"][-1].endswith("prestop.sh")
+        assert spec["terminationGracePeriodSeconds"] >= 30
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        for c in spec["containers"]:
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False, c["name"]
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True, c["name"]
+            assert c["securityContext"]["capabilities"]["drop"] == ["ALL"], c["name"]
+
+    return when_registered(cluster, check)
+
+
+@pulumi.runtime.test
+def test_exporter_sidecar_and_service_monitor(monitor: Any) -> Any:
+    cluster = build()
+
+    def check() -> None:
+        exporter = container(monitor.records, "exporter")
+        assert exporter["image"].startswith("oliver006/redis_exporter:")
+        assert exporter["ports"][0]["containerPort"] == 9121
+        monitor_record = one(monitor.records, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
+        endpoint = monitor_record.inputs["spec"]["endpoints"][0]
+        assert endpoint["port"] == "metrics"
+        headless = next(
+            s
+            for s in of_type(monitor.records, "kubernetes:core/v1:Service")
+            if s.inputs["spec"].get("clusterIP") == "None"
+        )
+        assert {"name": "metrics", "port": 9121} in headless.inputs["spec"]["ports"]
+        wanted = monitor_record.inputs["spec"]["selector"]["matchLabels"]
+        assert wanted.items() <= headless.inputs["metadata"]["labels"].items()
+        assert headless.inputs["spec"]["publishNotReadyAddresses"] is True
+
+    return when_registered(cluster, check)
+
+
+@pulumi.runtime.test
+def test_password_is_generated_kept_secret_and_passed_by_reference(monitor: Any) -> Any:
+    cluster = build()
+
+    def check(secret_name: str) -> None:
+        one(monitor.records, "random:index/randomPassword:RandomPassword")
+        secret = one(monitor.records, "kubernetes:core/v1:Secret")
+        assert secret.inputs["stringData"] == {"password": SECRET_PLACEHOLDER}
+        assert "stringData" in secret.secret_paths
+        assert secret.inputs["metadata"]["name"] == secret_name
+        for name in ("redis", "exporter"):
+            for env in container(monitor.records, name)["env"]:
+                if "PASSWORD" in env["name"] or env["name"] == "REDISCLI_AUTH":
+                    assert "value" not in env, f"{name}.{env['name']} is a literal"
+                    assert env["valueFrom"]["secretKeyRef"]["name"] == secret_name
+        config_map = one(monitor.records, "kubernetes:core/v1:ConfigMap")
+        conf = parse_redis_conf(config_map.inputs["data"]["redis.conf"])
+        assert "requirepass" not in conf and "masterauth" not in conf
+        assert "mock-secret-" not in repr([r.inputs for r in monitor.records])
+
+    return pulumi.Output.all(cluster.secret_name, when_registered(cluster, lambda: None)).apply(
+        lambda values: check(values[0])
+    )
+
+
+@pulumi.runtime.test
+def test_redis_conf_follows_the_config(monitor: Any) -> Any:
+    cluster = build(RedisConfig(node_timeout_ms=4000, maxmemory_percent=70))
+
+    def check() -> None:
+        config_map = one(monitor.records, "kubernetes:core/v1:ConfigMap")
+        conf = parse_redis_conf(config_map.inputs["data"]["redis.conf"])
+        assert conf["cluster-enabled"] == ["yes"]
+        assert conf["appendonly"] == ["yes"]
+        assert conf["maxmemory-policy"] == ["allkeys-lru"]
+        assert conf["cluster-node-timeout"] == ["4000"]
+        assert int(conf["maxmemory"][0]) == 8 * 2**30 * 70 // 100
+        for script in ("start.sh", "bootstrap.sh", "readiness.sh", "liveness.sh", "prestop.sh"):
+            assert script in config_map.inputs["data"], script
+
+    return when_registered(cluster, check)
+
+
+@pulumi.runtime.test
+def test_bootstrap_job_and_repair_cronjob_run_the_same_script(monitor: Any) -> Any:
+    cluster = build()
+
+    def check() -> None:
+        job = one(monitor.records, "kubernetes:batch/v1:Job")
+        cron = one(monitor.records, "kubernetes:batch/v1:CronJob")
+        job_container = job.inputs["spec"]["template"]["spec"]["containers"][0]
+        cron_container = cron.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+        assert job_container["command"] == cron_container["command"]
+        assert job_container["command"][-1].endswith("bootstrap.sh")
+        assert cron.inputs["spec"]["concurrencyPolicy"] == "Forbid"
+        env = {e["name"]: e.get("value") for e in job_container["env"]}
+        assert len(env["REDIS_NODES"].split()) == 6
+        assert env["REDIS_REPLICAS_PER_PRIMARY"] == "1"
+
+    return when_registered(cluster, check)
+
+
+EXPECTED_CHILDREN = {
+    ("kubernetes:core/v1:Namespace", "redis-namespace"),
+    ("random:index/randomPassword:RandomPassword", "redis-password"),
+    ("kubernetes:core/v1:Secret", "redis-auth"),
+    ("kubernetes:core/v1:ConfigMap", "redis-config"),
+    ("kubernetes:core/v1:Service", "redis-headless"),
+    ("kubernetes:core/v1:Service", "redis"),
+    ("kubernetes:apps/v1:StatefulSet", "redis"),
+    ("kubernetes:policy/v1:PodDisruptionBudget", "redis-pdb"),
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "redis-network"),
+    ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "redis-metrics"),
+    ("kubernetes:batch/v1:Job", "redis-bootstrap"),
+    ("kubernetes:batch/v1:CronJob", "redis-repair"),
+}
+
+
+@pulumi.runtime.test
+def test_children_keep_their_urns(monitor: Any) -> Any:
+    """Renaming a child or changing its type replaces it in every stack: add an alias first."""
+    cluster = build()
+
+    def check() -> None:
+        children = {(r.type, r.name) for r in monitor.records if r.parent == cluster_urn[0]}
+        assert children == EXPECTED_CHILDREN
+
+    cluster_urn: list[str] = []
+    return cluster.urn.apply(lambda urn: cluster_urn.append(urn)).apply(
+        lambda _: when_registered(cluster, check)
+    )
