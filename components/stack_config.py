@@ -9,7 +9,7 @@ from typing import Any, cast
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import SECTIONS, SECRET_KEYS, ConfigError, StackConfig, parse_stack_config
+from components.config import SECRET_KEYS, SECTIONS, ConfigError, StackConfig, parse_stack_config
 from components.settings import NAMESPACE
 
 

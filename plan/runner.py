@@ -120,8 +120,9 @@ def run_program(stack: str, stack_file: Path, program: Path = PROGRAM) -> PlanRu
     monitor = RecordingMonitor(mocks)
     set_all_config(engine_config, secret_keys)
     runtime_mocks.set_mocks(mocks, project=NAMESPACE, stack=stack, preview=False, monitor=monitor)
-    runtime_settings.SETTINGS.rpc_manager.clear()
-    runtime_settings.SETTINGS.outputs.clear()
+    # What `pulumi.runtime.test` does before each test: no leftovers from an earlier program.
+    runtime_settings.SETTINGS.rpc_manager.clear()  # pyright: ignore[reportAttributeAccessIssue]
+    runtime_settings.SETTINGS.outputs.clear()  # pyright: ignore[reportAttributeAccessIssue]
 
     def program_body() -> None:
         runpy.run_path(str(program), run_name="__main__")

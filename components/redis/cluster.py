@@ -121,7 +121,9 @@ class RedisCluster(pulumi.ComponentResource):
             type="Opaque",
             string_data={PASSWORD_KEY: password.result},
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[namespace], additional_secret_outputs=["stringData", "data"]
+                parent=self,
+                depends_on=[namespace],
+                additional_secret_outputs=["stringData", "data"],
             ),
         )
 
@@ -319,9 +321,7 @@ class RedisCluster(pulumi.ComponentResource):
                                 topology_key="topology.kubernetes.io/zone",
                                 # ScheduleAnyway: a zone outage must not block rescheduling.
                                 when_unsatisfiable="ScheduleAnyway",
-                                label_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels=selector
-                                ),
+                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                             )
                         ],
                         containers=[redis_container, exporter_container],

@@ -8,9 +8,9 @@ import pulumi
 import pytest
 
 from components.config import RedisConfig
-from components.settings import Quantity
 from components.redis.cluster import RedisCluster, RedisClusterArgs
 from components.redis.conf import parse_redis_conf
+from components.settings import Quantity
 from plan.mocks import SECRET_PLACEHOLDER, ResourceRecord
 from tests.mocking import install_mocks, of_type, one, when_registered
 
