@@ -96,7 +96,9 @@ class RedisConfSpec:
                 f"replicas_per_primary must not be negative, got {self.replicas_per_primary}"
             )
         if self.repl_backlog_bytes < _MIB:
-            problems.append(f"repl_backlog_bytes must be at least 1 MiB, got {self.repl_backlog_bytes}")
+            problems.append(
+                f"repl_backlog_bytes must be at least 1 MiB, got {self.repl_backlog_bytes}"
+            )
         if any(seconds <= 0 or changes <= 0 for seconds, changes in self.save_points):
             problems.append(f"save_points must be positive pairs, got {self.save_points}")
         if self.rdb and not self.save_points:
@@ -157,14 +159,14 @@ def render_redis_conf(spec: RedisConfSpec) -> str:
                 "# replica's election adds 0.5-1.5 s, so failover takes about timeout + 1-2 s,",
                 "# far inside ADR-011's 30 s.",
                 f"cluster-node-timeout {spec.node_timeout_ms}",
-                "# Clients are redirected to the pod's stable DNS name (cluster-announce-hostname),",
+                "# Clients are redirected to the pod's stable DNS name (its announced hostname),",
                 "# not to an IP that changes whenever the pod is rescheduled.",
                 "cluster-preferred-endpoint-type hostname",
                 "# A cache serves the shards it still has: keys of a lost shard fail fast and the",
                 "# application falls back to the origin, instead of the whole cache going down.",
                 "cluster-require-full-coverage no",
-                "# A node cut off from the majority refuses reads too: its value may already be",
-                "# replaced on the majority side, and a cache miss is safe where a stale hit is not.",
+                "# A node cut off from the majority refuses reads too: the majority side may have",
+                "# replaced its value, and a cache miss is safe where a stale hit is not.",
                 "cluster-allow-reads-when-down no",
                 "# Any replica may take over, however long it was cut off: for a cache a slightly",
                 "# stale shard is better than a shard that stays down.",
@@ -179,11 +181,11 @@ def render_redis_conf(spec: RedisConfSpec) -> str:
             [
                 f"# {spec.maxmemory_percent} % of the {spec.container_memory_bytes} byte container "
                 f"limit ({headroom_mib} MiB left).",
-                "# The rest is headroom for fork copy-on-write during BGSAVE and AOF rewrite (up to",
-                "# the written share of the dataset again), the replication backlog, replica and",
-                "# client output buffers and allocator fragmentation, none of which maxmemory",
-                f"# counts. Kept between {low} and {high} % of the limit: above, the kernel OOM-kills",
-                "# the pod during a snapshot; below, memory is paid for and never used.",
+                "# The rest is headroom for fork copy-on-write during BGSAVE and AOF rewrite (up",
+                "# to the written share of the dataset again), the replication backlog, replica",
+                "# and client output buffers and allocator fragmentation, none of which",
+                f"# maxmemory counts. Kept between {low} and {high} % of the limit: above, the",
+                "# kernel OOM-kills the pod during a snapshot; below, memory is paid for unused.",
                 f"maxmemory {maxmemory}",
                 f"maxmemory-policy {spec.maxmemory_policy}",
                 "# More samples make the approximated LRU closer to true LRU for little CPU.",
@@ -208,7 +210,7 @@ def render_redis_conf(spec: RedisConfSpec) -> str:
                 "no-appendfsync-on-rewrite no",
                 "# Rewritten AOFs start with an RDB image: fast to load, small on disk.",
                 "aof-use-rdb-preamble yes",
-                "# A SIGKILLed node restarts from an AOF with a torn last write instead of refusing.",
+                "# A SIGKILLed node restarts from an AOF with a torn last write, not refusing it.",
                 "aof-load-truncated yes",
                 "auto-aof-rewrite-percentage 100",
                 "auto-aof-rewrite-min-size 64mb",

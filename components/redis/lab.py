@@ -1,0 +1,705 @@
+"""A real Redis Cluster on this machine, run through the same scripts as the pods.
+
+`primaries x (1 + replicas)` redis-server processes listen on loopback addresses (127.0.0.x),
+each with its own data directory. Every node is started by `scripts/start.sh`, the containers'
+entrypoint, and the cluster is formed by `scripts/bootstrap.sh`, the bootstrap Job's script: what
+the lab proves about them holds for the pods.
+
+What differs from a pod, on purpose:
+- maxmemory: the rendered file sizes it for the production container (gigabytes); the lab passes
+  `--maxmemory <memory>` after it (start.sh appends extra arguments last, so they win).
+- name resolution: the nodes announce stable host names like in Kubernetes, but there is no DNS
+  for them here. The lab writes them into a hosts file and points REDIS_HOSTS_FILE at it; the
+  scripts read that file before asking the system resolver. Python clients get the addresses
+  through redis-py's `address_remap`. The command line (`python -m components.redis.lab`) makes the
+  nodes redirect clients to IPs instead (`cluster-preferred-endpoint-type ip`) so that a plain
+  `redis-cli -c` can follow redirects.
+
+As a library (tests, benchmarks, ops tools): `with RedisLab(conf_text) as lab: ...` starts the
+cluster and removes every process and file on exit. As a command: see `main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+
+from components.redis.conf import RedisConfSpec, render_redis_conf
+
+SCRIPTS_DIR = Path(__file__).parent / "scripts"
+SLOT_COUNT = 16384
+BUS_PORT_OFFSET = 10000
+_PORT_RANGE = (20000, 30000)
+_FAILING_FLAGS = ("fail", "noaddr", "handshake")
+
+
+class LabError(RuntimeError):
+    """The lab could not do what was asked; the message says what and includes the node's log."""
+
+
+@dataclass
+class LabNode:
+    """One redis-server of the lab."""
+
+    index: int
+    hostname: str
+    """The stable name the node announces (its pod DNS name in Kubernetes)."""
+    host: str
+    """The loopback address it listens on now; `restart(node, host=...)` changes it."""
+    port: int
+    data_dir: Path
+    runtime_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int | None:
+        """The redis-server process id while it runs (start.sh execs into redis-server)."""
+        if self.process is None or self.process.poll() is not None:
+            return None
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def name(self) -> str:
+        """host name and port, as the bootstrap Job lists the node."""
+        return f"{self.hostname}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ClusterEntry:
+    """One line of CLUSTER NODES."""
+
+    node_id: str
+    ip: str
+    port: int
+    hostname: str
+    flags: frozenset[str]
+    primary_id: str | None
+    slots: tuple[tuple[int, int], ...]
+
+    @property
+    def is_primary(self) -> bool:
+        return "master" in self.flags
+
+    @property
+    def healthy(self) -> bool:
+        return not any(flag.startswith(_FAILING_FLAGS) for flag in self.flags)
+
+    @property
+    def slot_count(self) -> int:
+        return sum(last - first + 1 for first, last in self.slots)
+
+
+def parse_cluster_nodes(text: str) -> list[ClusterEntry]:
+    """CLUSTER NODES output as entries (slots being migrated, `[...]`, are skipped)."""
+    entries: list[ClusterEntry] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        address, _, hostname_and_aux = fields[1].partition(",")
+        endpoint = address.split("@", 1)[0]
+        ip, _, port = endpoint.rpartition(":")
+        slots: list[tuple[int, int]] = []
+        for item in fields[8:]:
+            if item.startswith("["):
+                continue
+            first, _, last = item.partition("-")
+            slots.append((int(first), int(last or first)))
+        entries.append(
+            ClusterEntry(
+                node_id=fields[0],
+                ip=ip,
+                port=int(port or 0),
+                hostname=hostname_and_aux.split(",", 1)[0],
+                flags=frozenset(fields[2].split(",")),
+                primary_id=None if fields[3] == "-" else fields[3],
+                slots=tuple(slots),
+            )
+        )
+    return entries
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_node_port(host: str, taken: set[int]) -> int:
+    """A client port that is free on `host` together with its cluster bus port (port + 10000)."""
+    generator = secrets.SystemRandom()
+    for _ in range(200):
+        port = generator.randrange(*_PORT_RANGE)
+        if port in taken:
+            continue
+        if _port_is_free(host, port) and _port_is_free(host, port + BUS_PORT_OFFSET):
+            return port
+    raise LabError(f"no free port pair found on {host} in {_PORT_RANGE}")
+
+
+def _find_tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/usr/local/bin")
+    if found is None:
+        raise LabError(f"'{name}' is not installed; the lab needs redis-server and redis-cli")
+    return found
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class RedisLab:
+    """A local Redis Cluster started through start.sh and formed by bootstrap.sh."""
+
+    def __init__(
+        self,
+        conf_text: str,
+        *,
+        primaries: int = 3,
+        replicas: int = 1,
+        memory: str | None = "64mb",
+        base_dir: Path | None = None,
+        require_password: bool = True,
+        client_endpoint: Literal["hostname", "ip"] = "hostname",
+        extra_args: Sequence[str] = (),
+        first_host: str = "127.0.0.1",
+    ) -> None:
+        """`memory` overrides maxmemory (None keeps the file's); `extra_args` are appended to
+        every node's redis-server command line (e.g. `--appendonly no` for a comparison);
+        `require_password=False` starts the nodes without one, for tools such as
+        redis-benchmark that can only take a password on their command line."""
+        if primaries < 1 or replicas < 0:
+            raise ValueError("primaries must be >= 1 and replicas >= 0")
+        self.conf_text = conf_text
+        self.primaries = primaries
+        self.replicas = replicas
+        self.memory = memory
+        self.require_password = require_password
+        self.client_endpoint = client_endpoint
+        self.extra_args = tuple(extra_args)
+        self._owns_dir = base_dir is None
+        self.base_dir = (
+            Path(tempfile.mkdtemp(prefix="redis-lab-")) if base_dir is None else base_dir
+        )
+        self.conf_path = self.base_dir / "redis.conf"
+        self.password_path = self.base_dir / "password"
+        self.hosts_path = self.base_dir / "hosts"
+        self._sh = _find_tool("sh")
+        self._redis_server = _find_tool("redis-server")
+        self._redis_cli = _find_tool("redis-cli")
+        self._lock = threading.Lock()
+        taken: set[int] = set()
+        self.nodes: list[LabNode] = []
+        for index in range(primaries * (1 + replicas)):
+            port = _free_node_port(first_host, taken)
+            taken.add(port)
+            node_dir = self.base_dir / f"node-{index}"
+            self.nodes.append(
+                LabNode(
+                    index=index,
+                    hostname=f"redis-{index}.redis-lab.invalid",
+                    host=first_host,
+                    port=port,
+                    data_dir=node_dir / "data",
+                    runtime_dir=node_dir / "run",
+                    log_path=self.base_dir / "logs" / f"node-{index}.log",
+                )
+            )
+        self._started = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self, bootstrap_timeout: float = 60) -> RedisLab:
+        """Write the files, start every node and form the cluster; returns self."""
+        if self._started:
+            return self
+        self._started = True
+        try:
+            self.base_dir.mkdir(parents=True, exist_ok=True)
+            (self.base_dir / "logs").mkdir(exist_ok=True)
+            self.conf_path.write_text(self.conf_text)
+            if self.require_password:
+                fd = os.open(self.password_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(24))
+            for node in self.nodes:
+                node.data_dir.mkdir(parents=True, exist_ok=True)
+            self._write_hosts()
+            for node in self.nodes:
+                self._spawn(node)
+            for node in self.nodes:
+                self._wait_answering(node)
+            self.bootstrap(timeout=bootstrap_timeout)
+            self.wait_cluster_ok(timeout=bootstrap_timeout)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Stop every node (SIGKILL: nothing is kept) and remove the lab's files if it made them."""
+        self.stop_all(signal.SIGKILL)
+        if self._owns_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisLab:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- nodes -----------------------------------------------------------------------------
+
+    def node_env(self, node: LabNode) -> dict[str, str]:
+        """The environment the scripts get for `node`: the pod's env contract, lab values."""
+        env = {
+            "PATH": os.pathsep.join(
+                {str(Path(self._redis_cli).parent), str(Path(self._redis_server).parent)}
+            )
+            + os.pathsep
+            + os.environ.get("PATH", "/usr/bin:/bin"),
+            "REDIS_CONF": str(self.conf_path),
+            "REDIS_PORT": str(node.port),
+            "REDIS_BIND": node.host,
+            "REDIS_HOST": node.host,
+            "REDIS_DATA_DIR": str(node.data_dir),
+            "REDIS_RUNTIME_DIR": str(node.runtime_dir),
+            "REDIS_ANNOUNCE_HOSTNAME": node.hostname,
+            "REDIS_ANNOUNCE_IP": node.host,
+            "REDIS_HOSTS_FILE": str(self.hosts_path),
+            "REDIS_REPLICAS_PER_PRIMARY": str(self.replicas),
+            "REDIS_NODES": " ".join(n.name for n in self.nodes),
+        }
+        if self.require_password:
+            env["REDIS_PASSWORD_FILE"] = str(self.password_path)
+        else:
+            env["REDIS_ALLOW_NO_PASSWORD"] = "yes"
+        return env
+
+    def _server_args(self) -> list[str]:
+        args: list[str] = []
+        if self.memory is not None:
+            args += ["--maxmemory", self.memory]
+        if self.client_endpoint == "ip":
+            args += ["--cluster-preferred-endpoint-type", "ip"]
+        return args + list(self.extra_args)
+
+    def _write_hosts(self) -> None:
+        text = "".join(f"{node.host} {node.hostname}\n" for node in self.nodes)
+        staging = self.hosts_path.with_suffix(".new")
+        staging.write_text(text)
+        staging.replace(self.hosts_path)
+
+    def _spawn(self, node: LabNode) -> None:
+        if node.running:
+            raise LabError(f"node {node.index} is already running (pid {node.pid})")
+        node.data_dir.mkdir(parents=True, exist_ok=True)
+        with node.log_path.open("ab") as log:
+            node.process = subprocess.Popen(
+                [self._sh, str(SCRIPTS_DIR / "start.sh"), *self._server_args()],
+                env=self.node_env(node),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def _wait_answering(self, node: LabNode, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        client = self.node_client(node, socket_timeout=1)
+        # redis-py's command methods are not fully typed; Any keeps the strict checker honest here.
+        untyped_client: Any = client
+        try:
+            while True:
+                if not node.running:
+                    raise LabError(
+                        f"node {node.index} exited while starting:\n{_tail(node.log_path)}"
+                    )
+                try:
+                    untyped_client.ping()
+                    return
+                except redis.BusyLoadingError:
+                    pass
+                except (redis.ConnectionError, redis.TimeoutError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise LabError(
+                        f"node {node.index} does not answer after {timeout}s:\n"
+                        f"{_tail(node.log_path)}"
+                    )
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self, node: LabNode, sig: int = signal.SIGKILL, timeout: float = 60) -> None:
+        """Send `sig` to the node's redis-server and wait until it has exited."""
+        self._signal_and_wait([node], sig, timeout)
+
+    def stop_all(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+        """Stop every running node (all signalled first, so they shut down in parallel)."""
+        self._signal_and_wait([node for node in self.nodes if node.running], sig, timeout)
+
+    def _signal_and_wait(self, nodes: Iterable[LabNode], sig: int, timeout: float) -> None:
+        victims = [node for node in nodes if node.process is not None]
+        for node in victims:
+            assert node.process is not None
+            if node.process.poll() is None:
+                node.process.send_signal(sig)
+        for node in victims:
+            assert node.process is not None
+            try:
+                node.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+                node.process.wait()
+
+    def start_node(self, node: LabNode, host: str | None = None) -> None:
+        """Start a stopped node from its data directory, optionally on another loopback address."""
+        if host is not None and host != node.host:
+            node.host = host
+            self._write_hosts()
+        self._spawn(node)
+        self._wait_answering(node)
+
+    def restart(self, node: LabNode, host: str | None = None, sig: int = signal.SIGTERM) -> None:
+        """Stop the node (if running) with `sig` and start it again, on `host` if given."""
+        if node.running:
+            self.kill(node, sig)
+        self.start_node(node, host)
+
+    def restart_all(self, hosts: Sequence[str] | None = None) -> None:
+        """SIGTERM every node, then start them all again, on `hosts` (one per node) if given."""
+        self.stop_all(signal.SIGTERM)
+        if hosts is not None:
+            if len(hosts) != len(self.nodes):
+                raise ValueError(f"need {len(self.nodes)} hosts, got {len(hosts)}")
+            for node, host in zip(self.nodes, hosts, strict=True):
+                node.host = host
+            self._write_hosts()
+        for node in self.nodes:
+            self._spawn(node)
+        for node in self.nodes:
+            self._wait_answering(node)
+
+    def wipe(self, node: LabNode) -> None:
+        """Lose the node's volume: stop it, delete its data directory, start it empty."""
+        if node.running:
+            self.kill(node, signal.SIGKILL)
+        shutil.rmtree(node.data_dir, ignore_errors=True)
+        self.start_node(node)
+
+    # ---- scripts ---------------------------------------------------------------------------
+
+    def run_script(
+        self, script: str, node: LabNode | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one of the lifecycle scripts with `node`'s environment (default: the first)."""
+        env = self.node_env(node or self.nodes[0])
+        return subprocess.run(
+            [self._sh, str(SCRIPTS_DIR / script)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def bootstrap(self, timeout: float = 60) -> str:
+        """Run bootstrap.sh as the Job does; its log on success, LabError with it on failure."""
+        env = self.node_env(self.nodes[0])
+        env["REDIS_BOOTSTRAP_TIMEOUT"] = str(int(timeout))
+        result = subprocess.run(
+            [self._sh, str(SCRIPTS_DIR / "bootstrap.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout + 30,
+            check=False,
+        )
+        output = result.stdout + result.stderr
+        if result.returncode != 0:
+            raise LabError(f"bootstrap.sh failed ({result.returncode}):\n{output}")
+        return output
+
+    # ---- clients and state -----------------------------------------------------------------
+
+    @property
+    def password(self) -> str | None:
+        return self.password_path.read_text() if self.require_password else None
+
+    def address_of(self, hostname: str) -> str:
+        """Current address of a node's announced host name (what DNS answers in Kubernetes)."""
+        for node in self.nodes:
+            if node.hostname == hostname:
+                return node.host
+        return hostname
+
+    def _remap(self, address: tuple[str, int]) -> tuple[str, int]:
+        return self.address_of(address[0]), address[1]
+
+    def client(self, **kwargs: object) -> RedisCluster:
+        """A redis-py cluster client; names the nodes announce are mapped to their addresses."""
+        node = next((n for n in self.nodes if n.running), self.nodes[0])
+        options: dict[str, object] = {
+            "socket_timeout": 2.0,
+            "socket_connect_timeout": 1.0,
+            "decode_responses": True,
+            **kwargs,
+        }
+        return RedisCluster(
+            host=node.host,
+            port=node.port,
+            password=self.password,
+            address_remap=self._remap,
+            **options,  # pyright: ignore[reportArgumentType]
+        )
+
+    def node_client(self, node: LabNode, **kwargs: object) -> redis.Redis:
+        """A plain client of one node (CLUSTER, INFO, ROLE...)."""
+        options: dict[str, object] = {
+            "socket_timeout": 2.0,
+            "socket_connect_timeout": 1.0,
+            "decode_responses": True,
+            **kwargs,
+        }
+        return redis.Redis(
+            host=node.host,
+            port=node.port,
+            password=self.password,
+            **options,  # pyright: ignore[reportArgumentType]
+        )
+
+    def _command(self, node: LabNode, *args: str) -> str:
+        client: Any = self.node_client(node)
+        try:
+            reply: object = client.execute_command(*args)
+        finally:
+            client.close()
+        if isinstance(reply, bytes):
+            return reply.decode()
+        return str(reply)
+
+    def cluster_nodes(self, node: LabNode) -> list[ClusterEntry]:
+        return parse_cluster_nodes(self._command(node, "CLUSTER", "NODES"))
+
+    def cluster_nodes_text(self, node: LabNode) -> str:
+        return self._command(node, "CLUSTER", "NODES")
+
+    def cluster_info(self, node: LabNode) -> dict[str, str]:
+        text = self._command(node, "CLUSTER", "INFO")
+        pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line)
+        return {name: value.strip() for name, value in pairs}
+
+    def node_id(self, node: LabNode) -> str:
+        return self._command(node, "CLUSTER", "MYID")
+
+    def node_by_id(self, node_id: str) -> LabNode:
+        for node in self.nodes:
+            if node.running and self.node_id(node) == node_id:
+                return node
+        raise LabError(f"no running node has id {node_id}")
+
+    def role(self, node: LabNode) -> str:
+        """'master' or 'slave', as the node itself says."""
+        client: Any = self.node_client(node)
+        try:
+            reply: list[object] = client.execute_command("ROLE")
+        finally:
+            client.close()
+        return str(reply[0])
+
+    def primaries_now(self) -> list[LabNode]:
+        """Running nodes that are slot-serving primaries, in node order."""
+        view = self._view()
+        serving = {entry.node_id for entry in view if entry.is_primary and entry.slots}
+        return [n for n in self.nodes if n.running and self.node_id(n) in serving]
+
+    def replicas_of(self, primary: LabNode) -> list[LabNode]:
+        """Running nodes replicating from `primary`."""
+        primary_id = self.node_id(primary)
+        ids = {entry.node_id for entry in self._view() if entry.primary_id == primary_id}
+        return [n for n in self.nodes if n.running and self.node_id(n) in ids]
+
+    def _view(self) -> list[ClusterEntry]:
+        node = next((n for n in self.nodes if n.running), None)
+        if node is None:
+            raise LabError("no node is running")
+        return self.cluster_nodes(node)
+
+    def key_in_slots_of(self, primary: LabNode, prefix: str = "lab") -> str:
+        """A key whose slot `primary` serves now."""
+        primary_id = self.node_id(primary)
+        ranges = next(e.slots for e in self._view() if e.node_id == primary_id)
+        for number in range(1_000_000):
+            key = f"{prefix}:{number}"
+            slot = key_slot(key.encode())
+            if any(first <= slot <= last for first, last in ranges):
+                return key
+        raise LabError(f"node {primary.index} serves no slot")
+
+    def cluster_problems(self) -> list[str]:
+        """What keeps the cluster from being fully up, from every running node's point of view.
+
+        Fully up: cluster_state:ok on every running node, all 16384 slots served by primaries no
+        running node sees failing, and every running node seen healthy by every other. (With
+        cluster-require-full-coverage off cluster_state alone stays ok while a shard is down.)
+        """
+        problems: list[str] = []
+        running = [node for node in self.nodes if node.running]
+        ids: dict[int, str] = {}
+        for node in running:
+            try:
+                ids[node.index] = self.node_id(node)
+            except redis.RedisError as error:
+                problems.append(f"node {node.index}: {error}")
+        for node in running:
+            try:
+                state = self.cluster_info(node).get("cluster_state")
+                view = self.cluster_nodes(node)
+            except redis.RedisError as error:
+                problems.append(f"node {node.index}: {error}")
+                continue
+            if state != "ok":
+                problems.append(f"node {node.index}: cluster_state:{state}")
+            served = sum(e.slot_count for e in view if e.is_primary and e.healthy)
+            if served != SLOT_COUNT:
+                problems.append(f"node {node.index} sees {served} of {SLOT_COUNT} slots served")
+            healthy_ids = {entry.node_id for entry in view if entry.healthy}
+            for other_index, other_id in ids.items():
+                if other_id not in healthy_ids:
+                    problems.append(f"node {node.index} does not see node {other_index} healthy")
+        return problems
+
+    def wait_cluster_ok(self, timeout: float = 30) -> float:
+        """Wait until `cluster_problems()` is empty; returns the seconds waited."""
+        start = time.monotonic()
+        problems = self.cluster_problems()
+        while problems:
+            if time.monotonic() - start > timeout:
+                raise LabError(f"cluster not ok after {timeout}s: {'; '.join(problems)}")
+            time.sleep(0.1)
+            problems = self.cluster_problems()
+        return time.monotonic() - start
+
+
+def acked_set(
+    cluster: RedisCluster, key: str, value: str, replicas: int = 1, timeout_ms: int = 1000
+) -> tuple[bool, bool]:
+    """SET on the key's primary, then WAIT for `replicas` on the same connection.
+
+    Returns (written, acknowledged): written when SET answered OK, acknowledged when WAIT also
+    reported at least `replicas` replicas. On any failure the client's slot map is refreshed, so
+    the next call finds a promoted replica.
+    """
+    try:
+        # redis-py's cluster internals are not fully typed.
+        untyped_cluster: Any = cluster
+        node: Any = untyped_cluster.get_node_from_key(key)
+        connection: Any = node.redis_connection if node is not None else None
+        if connection is None:
+            raise redis.ConnectionError(f"no connection for {key}")
+        pipe: Any = connection.pipeline(transaction=False)
+        pipe.set(key, value)
+        pipe.wait(replicas, timeout_ms)
+        written, acked = pipe.execute()
+    except (redis.RedisError, OSError):
+        with contextlib.suppress(redis.RedisError, OSError):
+            cluster.nodes_manager.initialize()
+        return False, False
+    return written is True, written is True and int(acked) >= replicas
+
+
+def _default_conf() -> str:
+    return render_redis_conf(RedisConfSpec(container_memory_bytes=8 * 1024**3))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m components.redis.lab --conf build/<stack>/redis/redis.conf` runs a lab until
+    Ctrl-C or SIGTERM, then removes it."""
+    parser = argparse.ArgumentParser(
+        prog="python -m components.redis.lab",
+        description="Run a local Redis Cluster through the pods' start.sh and bootstrap.sh.",
+    )
+    parser.add_argument(
+        "--conf", type=Path, help="rendered redis.conf (default: the ADR defaults rendered now)"
+    )
+    parser.add_argument("--primaries", type=int, default=3)
+    parser.add_argument("--replicas", type=int, default=1, help="replicas per primary")
+    parser.add_argument(
+        "--memory",
+        default="64mb",
+        help="maxmemory of each lab node, overriding the file's production size (default 64mb)",
+    )
+    options = parser.parse_args(argv)
+    conf_text = options.conf.read_text() if options.conf else _default_conf()
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    lab = RedisLab(
+        conf_text,
+        primaries=options.primaries,
+        replicas=options.replicas,
+        memory=options.memory,
+        client_endpoint="ip",
+    )
+    with lab:
+        first = lab.nodes[0]
+        print(f"Redis Cluster lab: {len(lab.nodes)} nodes in {lab.base_dir}")
+        for node in lab.nodes:
+            print(f"  node {node.index}: {node.address} ({node.hostname}) pid {node.pid}")
+        print("Connect (the password stays in a 0600 file of the lab):")
+        print(f'  export REDISCLI_AUTH="$(cat {lab.password_path})"')
+        print(f"  redis-cli -c -h {first.host} -p {first.port}")
+        print("Stop: Ctrl-C here, or kill -TERM", os.getpid())
+        sys.stdout.flush()
+        stop.wait()
+        print("stopping the lab")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
