@@ -37,6 +37,15 @@ from components.settings import (
 )
 
 
+def _maxmemory_percent_check(value: Any) -> str | None:
+    # The renderer owns the range (it refuses to render outside it); imported late because the
+    # renderer imports this module's enums.
+    from components.redis.conf import MAXMEMORY_PERCENT_RANGE
+
+    low, high = MAXMEMORY_PERCENT_RANGE
+    return between(low, high)(value)
+
+
 class ConfigError(Exception):
     """The stack config is invalid; `problems` holds one line per problem, each naming its key."""
 
@@ -118,7 +127,7 @@ class RedisConfig:
         75,
         "maxmemory as a percentage of `memory`.",
         why="Headroom for fork copy-on-write during BGSAVE/AOF rewrite and replication buffers.",
-        checks=(between(1, 100),),
+        checks=(_maxmemory_percent_check,),
     )
     node_timeout_ms: int = setting(
         5000,

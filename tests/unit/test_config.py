@@ -97,6 +97,13 @@ def test_defaults_are_the_adr_values() -> None:
             "'8Gi'",
             "did you mean 'memory'",
         ),
+        (
+            "redis",
+            {"maxmemoryPercent": 40},
+            "cache-platform:redis.maxmemoryPercent",
+            "40",
+            "between 50 and 95",
+        ),
         ("redis", {"storage": "0"}, "cache-platform:redis.storage", "'0'", "greater than zero"),
         (
             "redis",
