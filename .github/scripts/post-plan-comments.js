@@ -10,7 +10,6 @@ const fs = require('fs');
 const path = require('path');
 
 const MARKER_PREFIX = '<!-- cache-platform-plan:';
-const ARTIFACT_PREFIX = 'plan-comment-';
 const BOT_LOGIN = 'github-actions[bot]';
 // GitHub refuses bodies over 65,536 characters.
 const MAX_BODY_CHARS = 65000;
@@ -30,18 +29,28 @@ function commentBody(stack, text) {
   return body;
 }
 
-/** [{stack, text, claimedPull}] from a download of every `plan-comment-<stack>` artifact. */
-function readArtifacts(dir) {
+/**
+ * [{stack, text, claimedPull}] from the merged download of every `plan-comment-<stack>` artifact:
+ * each holds `<stack>/comment.md` and `<stack>/pull-number`, so the layout is the same whether one
+ * artifact or several were found.
+ */
+function readArtifacts(dir, core) {
   if (!fs.existsSync(dir)) return [];
   const found = [];
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    if (!entry.isDirectory() || !entry.name.startsWith(ARTIFACT_PREFIX)) continue;
-    const stack = entry.name.slice(ARTIFACT_PREFIX.length);
-    if (!STACK_NAME.test(stack)) throw new Error(`unexpected artifact name ${entry.name}`);
-    const folder = path.join(dir, entry.name);
+    if (!entry.isDirectory()) continue;
+    const stack = entry.name;
+    if (!STACK_NAME.test(stack)) throw new Error(`unexpected folder ${stack} in the artifacts`);
+    const folder = path.join(dir, stack);
+    const comment = path.join(folder, 'comment.md');
+    if (!fs.existsSync(comment)) {
+      // The plan job failed before it could write the comment; its log says why.
+      core.notice(`no comment for ${stack}: the plan job did not write one`);
+      continue;
+    }
     found.push({
       stack,
-      text: fs.readFileSync(path.join(folder, 'comment.md'), 'utf8'),
+      text: fs.readFileSync(comment, 'utf8'),
       claimedPull: fs.readFileSync(path.join(folder, 'pull-number'), 'utf8').trim(),
     });
   }
@@ -81,7 +90,7 @@ async function upsertComment(github, repo, issueNumber, stack, body) {
 
 async function postPlanComments({ github, context, core, dir }) {
   const run = context.payload.workflow_run;
-  const artifacts = readArtifacts(dir);
+  const artifacts = readArtifacts(dir, core);
   if (artifacts.length === 0) {
     core.notice('no plan comment artifacts in the run');
     return [];

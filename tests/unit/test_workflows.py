@@ -196,7 +196,7 @@ def check_id_token_only_for_cloud_roles(workflows: Workflows) -> list[str]:
     return problems
 
 
-def check_only_the_comment_job_writes_outside_secret_jobs(workflows: Workflows) -> list[str]:
+def check_fork_runs_are_read_only(workflows: Workflows) -> list[str]:
     """Jobs that run pull-request code from forks get read-only tokens and no secrets."""
     problems: list[str] = []
     for file_name, job_id, job in jobs(workflows):
@@ -400,7 +400,7 @@ PARSED_CHECKERS: dict[str, Checker] = {
     "permissions-declared": check_permissions_declared,
     "pull-requests-write": check_pull_requests_write_only_to_comment,
     "id-token": check_id_token_only_for_cloud_roles,
-    "forks-read-only": check_only_the_comment_job_writes_outside_secret_jobs,
+    "forks-read-only": check_fork_runs_are_read_only,
     "prod-after-dev": check_prod_waits_for_dev_and_approval,
     "deploy-concurrency": check_one_deploy_per_stack,
     "policy-pack": check_pulumi_runs_the_policy_pack,
@@ -436,7 +436,9 @@ def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    assert result.returncode != 0, "a job without runs-on passed the schema check"
+    assert result.returncode != 0, (
+        "a job without runs-on, with a misspelt key, passed the schema check"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(PARSED_CHECKERS))
@@ -469,6 +471,8 @@ def test_preview_plan_job_is_read_only_and_covers_every_stack(workflows: Workflo
     download = next(s for s in steps(comment) if action_of(s) == "actions/download-artifact")
     prefix = download["with"]["pattern"].rstrip("*")
     assert artifact["with"]["name"].startswith(prefix), "the poster would not find the comments"
+    # One artifact alone would otherwise be unpacked without its folder (download-artifact v5+).
+    assert download["with"].get("merge-multiple") is True
 
 
 # --- each checker fails on a broken copy ---------------------------------------------------
@@ -788,7 +792,7 @@ OPEN_PULL = {
 
 def _artifacts(root: Path, bodies: Mapping[str, str], pull: str = "7") -> Path:
     for stack, body in bodies.items():
-        folder = root / f"plan-comment-{stack}"
+        folder = root / stack
         folder.mkdir(parents=True)
         (folder / "comment.md").write_text(body)
         (folder / "pull-number").write_text(f"{pull}\n")
@@ -834,6 +838,21 @@ def test_one_comment_per_stack_updated_in_place(tmp_path: Path) -> None:
         "<!-- cache-platform-plan:prod -->",
     ]
     assert {"LGTM"} <= {c["body"] for c in result["comments"]}
+
+
+def test_a_stack_whose_plan_job_wrote_no_comment_is_skipped(tmp_path: Path) -> None:
+    directory = _artifacts(tmp_path / "a", {"dev": "dev plan", "prod": "prod plan"})
+    (directory / "prod" / "comment.md").unlink()
+    scenario = {
+        "dir": str(directory),
+        "run": RUN,
+        "pulls": {"7": OPEN_PULL},
+        "rounds": 1,
+        "comments": [],
+    }
+    result = run_poster(tmp_path, scenario)
+    assert [call[0] for call in result["calls"]] == ["notice", "create"]
+    assert result["comments"][0]["body"].startswith("<!-- cache-platform-plan:dev -->")
 
 
 def test_a_superseded_run_posts_nothing(tmp_path: Path) -> None:
