@@ -1,0 +1,306 @@
+"""Prometheus rule groups for the caching tier (ADR-011), as plain data.
+
+The same groups go into the PrometheusRule's `spec.groups` and, in the offline plan, into
+`monitoring/rules.yaml`. Every rule selects by metric name and aggregates `by (service)` or
+`by (instance)` (or not at all), so it works whatever target labels the scrape adds. The metric
+contract these rules read is docs/metrics.md.
+
+Guards, because a silent rule is worse than a noisy one and an Inf is worse than no sample:
+- `cache_hit_rate`: a service with hits but no `cache_misses_total` series yet (or the reverse)
+  still gets a rate (1 or 0); no traffic at all gives no sample instead of 0/0 = NaN.
+- `redis_memory_usage_percent`: `redis_memory_max_bytes` is 0 when maxmemory is unset, so such
+  nodes give no sample instead of +Inf.
+- connection failures: Redis counts rejected connections apart from `total_connections_received`
+  (measured on 7.0.15), so the failing share is rejected / (received + rejected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from components.monitoring.thresholds import (
+    THRESHOLD_ANNOTATION,
+    AlertLevel,
+    AlertName,
+    AlertThresholds,
+    Severity,
+    alert_levels,
+    format_duration,
+    format_percent,
+    format_threshold,
+)
+
+RECORDING_GROUP = "cache-recording-rules"
+ALERTING_GROUP = "cache-alerts"
+
+RECORD_HIT_RATE = "cache_hit_rate"
+"""Per service, 0..1 (ADR-011's name)."""
+RECORD_WARMING_PROGRESS = "cache_warming_progress"
+"""Per service, 0..100 % of the keys to warm (ADR-011's name)."""
+RECORD_MEMORY_PERCENT = "redis_memory_usage_percent"
+"""Per node, 0..100 % of maxmemory (ADR-011's name); absent when maxmemory is unset."""
+RECORD_REQUEST_RATE = "service:http_requests:rate5m"
+"""Per service, requests per second (the histogram's `_count`)."""
+RECORD_CONNECTION_FAILURES = "instance:redis_connection_failures:ratio_rate5m"
+"""Per node, share of connection attempts rejected, 0..1."""
+RECORD_EVICTIONS = "instance:redis_evicted_keys:rate5m"
+"""Per node, keys evicted per second."""
+LATENCY_QUANTILES = (0.5, 0.95, 0.99)
+
+ESCALATION_LABEL = "escalation"
+ESCALATION_OF: Mapping[Severity, str] = {Severity.CRITICAL: "page", Severity.WARNING: "team"}
+"""ADR-011: critical pages L1 at once, L2 after 15 min, L3 after 30 min; warnings go to the team
+channel, to be answered within 15 min. Alertmanager routes on `severity`; this label says the
+same to whoever reads the alert."""
+
+RUNBOOKS: Mapping[str, tuple[str, str]] = {
+    AlertName.CACHE_HIT_RATE_LOW: ("cache-warming.md", "low-hit-rate"),
+    AlertName.RESPONSE_TIME_HIGH: ("incident-response.md", "slow-responses"),
+    AlertName.REDIS_MEMORY_HIGH: ("incident-response.md", "memory-pressure"),
+    AlertName.CACHE_CONNECTION_FAILURES: ("incident-response.md", "cache-failure"),
+    AlertName.REDIS_EVICTIONS_HIGH: ("incident-response.md", "memory-pressure"),
+    AlertName.REDIS_CLUSTER_STATE_NOT_OK: ("redis-failover.md", "cluster-state-fail"),
+    AlertName.REDIS_NODE_DOWN: ("redis-failover.md", "node-down"),
+    AlertName.REDIS_PRIMARY_WITHOUT_REPLICA: ("redis-failover.md", "primary-without-replica"),
+}
+"""Runbook (file under docs/runbooks, heading anchor) of every alert."""
+
+
+def latency_record(quantile: float) -> str:
+    """Record name of a latency quantile per service (0.95 -> ...:p95)."""
+    return f"service:http_request_duration_seconds:p{round(quantile * 100)}"
+
+
+def _rate_by(by: str, metric: str, window: str = "5m") -> str:
+    return f"sum by ({by}) (rate({metric}[{window}]))"
+
+
+def recording_rules() -> list[dict[str, str]]:
+    """The recording rules, in dependency order."""
+    hits = _rate_by("service", "cache_hits_total")
+    misses = _rate_by("service", "cache_misses_total")
+    hits_or_zero = f"({hits} or {misses} * 0)"
+    misses_or_zero = f"({misses} or {hits} * 0)"
+    rejected = _rate_by("instance", "redis_rejected_connections_total")
+    received = _rate_by("instance", "redis_connections_received_total")
+    rules = [
+        {
+            "record": RECORD_HIT_RATE,
+            "expr": f"{hits_or_zero} / (({hits_or_zero} + {misses_or_zero}) > 0)",
+        },
+        {
+            "record": RECORD_WARMING_PROGRESS,
+            "expr": "100 * sum by (service) (cache_warmed_keys)"
+            " / (sum by (service) (cache_total_keys) > 0)",
+        },
+        {
+            "record": RECORD_REQUEST_RATE,
+            "expr": _rate_by("service", "http_request_duration_seconds_count"),
+        },
+    ]
+    rules += [
+        {
+            "record": latency_record(q),
+            "expr": f"histogram_quantile({q}, "
+            f"{_rate_by('service, le', 'http_request_duration_seconds_bucket')})",
+        }
+        for q in LATENCY_QUANTILES
+    ]
+    rules += [
+        {
+            "record": RECORD_MEMORY_PERCENT,
+            "expr": "100 * redis_memory_used_bytes / (redis_memory_max_bytes > 0)",
+        },
+        {
+            "record": RECORD_CONNECTION_FAILURES,
+            "expr": f"{rejected} / (({rejected} + {received}) > 0)",
+        },
+        {
+            "record": RECORD_EVICTIONS,
+            "expr": _rate_by("instance", "redis_evicted_keys_total"),
+        },
+    ]
+    return rules
+
+
+@dataclass(frozen=True)
+class _AlertText:
+    expr: str
+    summary: str
+    description: str
+
+
+def _number(value: float) -> str:
+    return format_threshold(round(value, 9))
+
+
+def _hit_rate(level: AlertLevel) -> _AlertText:
+    t = _threshold(level)
+    return _AlertText(
+        expr=f"{RECORD_HIT_RATE} < {_number(t)}",
+        summary=f"Cache hit rate of {{{{ $labels.service }}}} below {format_percent(t)}",
+        description=(
+            "The cache hit rate of service {{ $labels.service }} is "
+            f"{{{{ $value | humanizePercentage }}}}, below {format_percent(t)} for "
+            f"{format_duration(level.for_seconds)}: more requests reach the database."
+        ),
+    )
+
+
+def _response_time(level: AlertLevel) -> _AlertText:
+    t = _threshold(level)
+    return _AlertText(
+        expr=f"{latency_record(0.95)} > {_number(t)}",
+        summary=f"p95 response time of {{{{ $labels.service }}}} above {t * 1000:g} ms",
+        description=(
+            "The 95th percentile response time of service {{ $labels.service }} is "
+            f"{{{{ $value | humanizeDuration }}}}, above {t * 1000:g} ms for "
+            f"{format_duration(level.for_seconds)}."
+        ),
+    )
+
+
+def _memory(level: AlertLevel) -> _AlertText:
+    t = _threshold(level)
+    return _AlertText(
+        expr=f"max by (instance) ({RECORD_MEMORY_PERCENT}) > {_number(t * 100)}",
+        summary=(
+            f"Redis memory of {{{{ $labels.instance }}}} above {format_percent(t)} of maxmemory"
+        ),
+        description=(
+            "Redis node {{ $labels.instance }} uses {{ $value | humanize }}% of its maxmemory, "
+            f"above {format_percent(t)} for {format_duration(level.for_seconds)}: evictions or "
+            "OOM errors follow."
+        ),
+    )
+
+
+def _connection_failures(level: AlertLevel) -> _AlertText:
+    t = _threshold(level)
+    return _AlertText(
+        expr=f"{RECORD_CONNECTION_FAILURES} > {_number(t)}",
+        summary=f"Redis {{{{ $labels.instance }}}} rejects over {format_percent(t)} of connections",
+        description=(
+            "Redis node {{ $labels.instance }} rejected {{ $value | humanizePercentage }} of "
+            f"connection attempts over 5 minutes (above {format_percent(t)}): maxclients "
+            "reached or clients leaking connections."
+        ),
+    )
+
+
+def _evictions(level: AlertLevel) -> _AlertText:
+    t = _threshold(level)
+    return _AlertText(
+        expr=f"sum({RECORD_EVICTIONS}) > {_number(t)}",
+        summary=f"Redis cluster evicts over {t:g} keys/s",
+        description=(
+            "The Redis cluster evicts {{ $value | humanize }} keys per second, above "
+            f"{t:g}/s for {format_duration(level.for_seconds)}: the working set no longer "
+            "fits in maxmemory."
+        ),
+    )
+
+
+def _cluster_state(level: AlertLevel) -> _AlertText:
+    del level
+    return _AlertText(
+        expr="count(redis_cluster_state == 0) > 0",
+        summary="Redis Cluster state is not ok",
+        description=(
+            "{{ $value }} Redis node(s) report cluster_state:fail: requests to some hash slots "
+            "fail until the cluster recovers."
+        ),
+    )
+
+
+def _node_down(level: AlertLevel) -> _AlertText:
+    del level
+    # An exporter that stopped answering has no redis_up any more; `up` of a target that
+    # exported redis_up within the hour covers it without knowing the scrape job's name.
+    return _AlertText(
+        expr=(
+            "max by (instance) (redis_up == 0) or "
+            "max by (instance) (up == 0 and on (job, instance) present_over_time(redis_up[1h]))"
+        ),
+        summary="Redis node {{ $labels.instance }} is down",
+        description=(
+            "Redis node {{ $labels.instance }} does not answer its exporter, or the exporter "
+            "target is down: its shard runs without its replica or has failed over."
+        ),
+    )
+
+
+def _primary_without_replica(level: AlertLevel) -> _AlertText:
+    t = _threshold(level)
+    return _AlertText(
+        expr=(
+            f"(max by (instance) (redis_connected_slaves) < {_number(t)}) "
+            'and on (instance) (max by (instance) (redis_instance_info{role="master"}))'
+        ),
+        summary="Redis primary {{ $labels.instance }} has no replica",
+        description=(
+            "Redis primary {{ $labels.instance }} has {{ $value }} connected replica(s), fewer "
+            f"than {t:g}, for {format_duration(level.for_seconds)}: losing it loses its slots' "
+            "data and availability."
+        ),
+    )
+
+
+def _threshold(level: AlertLevel) -> float:
+    if level.threshold is None:
+        raise ValueError(f"{level.alert} ({level.severity}) needs a threshold")
+    return level.threshold
+
+
+_BUILDERS: Mapping[str, Callable[[AlertLevel], _AlertText]] = {
+    AlertName.CACHE_HIT_RATE_LOW: _hit_rate,
+    AlertName.RESPONSE_TIME_HIGH: _response_time,
+    AlertName.REDIS_MEMORY_HIGH: _memory,
+    AlertName.CACHE_CONNECTION_FAILURES: _connection_failures,
+    AlertName.REDIS_EVICTIONS_HIGH: _evictions,
+    AlertName.REDIS_CLUSTER_STATE_NOT_OK: _cluster_state,
+    AlertName.REDIS_NODE_DOWN: _node_down,
+    AlertName.REDIS_PRIMARY_WITHOUT_REPLICA: _primary_without_replica,
+}
+
+
+def runbook_url(runbook_base_url: str, alert: str) -> str:
+    file, anchor = RUNBOOKS[alert]
+    return f"{runbook_base_url.rstrip('/')}/{file}#{anchor}"
+
+
+def alerting_rules(thresholds: AlertThresholds, runbook_base_url: str) -> list[dict[str, Any]]:
+    """One alerting rule per row of `alert_levels(thresholds)`."""
+    rules: list[dict[str, Any]] = []
+    for level in alert_levels(thresholds):
+        text = _BUILDERS[level.alert](level)
+        annotations = {
+            "summary": text.summary,
+            "description": text.description,
+            "runbook_url": runbook_url(runbook_base_url, level.alert),
+        }
+        if level.threshold is not None:
+            annotations[THRESHOLD_ANNOTATION] = format_threshold(level.threshold)
+        rules.append(
+            {
+                "alert": level.alert,
+                "expr": text.expr,
+                "for": format_duration(level.for_seconds),
+                "labels": {
+                    "severity": level.severity.value,
+                    ESCALATION_LABEL: ESCALATION_OF[level.severity],
+                },
+                "annotations": annotations,
+            }
+        )
+    return rules
+
+
+def render_rule_groups(thresholds: AlertThresholds, runbook_base_url: str) -> list[dict[str, Any]]:
+    """The rule groups (the `groups:` of a rule file, or a PrometheusRule's `spec.groups`)."""
+    return [
+        {"name": RECORDING_GROUP, "rules": recording_rules()},
+        {"name": ALERTING_GROUP, "rules": alerting_rules(thresholds, runbook_base_url)},
+    ]
