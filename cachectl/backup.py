@@ -302,11 +302,74 @@ def check_rdb_header(path: Path) -> None:
         raise BackupError(f"{path.name} is not an RDB file (header {header[:9]!r})")
 
 
+def _which(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/usr/local/bin")
+
+
 def find_tool(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/usr/local/bin")
+    found = _which(name)
     if found is None:
-        raise BackupError(f"'{name}' is not installed (Debian package redis-tools/redis-server)")
+        raise BackupError(f"'{name}' is not installed (Debian package redis-tools)")
     return found
+
+
+def find_redis_server() -> str:
+    """The redis-server binary, also when it is only installed as redis-check-rdb.
+
+    Debian's redis-tools package ships the server binary under the name redis-check-rdb (the
+    redis-server package only adds a `redis-server` symlink to it), and the binary chooses what
+    to be from argv[0]: started as `redis-server` (see `_server_process`), it is the server.
+    """
+    found = _which("redis-server") or _which("redis-check-rdb")
+    if found is None:
+        raise BackupError("redis-server is not installed; `load` needs it (Debian redis-tools)")
+    return found
+
+
+def _server_process(
+    binary: str,
+    *args: str,
+    stdin: int | None = None,
+    stdout: int | None = None,
+    stderr: int | None = None,
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["redis-server", *args], executable=binary, stdin=stdin, stdout=stdout, stderr=stderr
+    )
+
+
+def redis_server_version(binary: str) -> str:
+    """`7.0.15` from `redis-server --version` (`Redis server v=7.0.15 sha=...`)."""
+    process = _server_process(binary, "--version", stdout=subprocess.PIPE)
+    output, _ = process.communicate(timeout=30)
+    match = re.search(rb"v=(\d+(?:\.\d+)*)", output)
+    if match is None:
+        raise BackupError(f"{binary} --version printed no version: {output[:80]!r}")
+    return match[1].decode()
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    match = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+    return None if match is None else tuple(int(part or 0) for part in match.groups())
+
+
+def check_server_can_load(server_version: str, manifest: Manifest) -> None:
+    """Refuse, before starting anything, when the local redis-server is older than the Redis
+    that wrote the snapshots: RDB formats only load forwards (7.2 writes format 11, which 7.0
+    refuses)."""
+    local = _version(server_version)
+    newest = max(
+        (e.redis_version for e in manifest.entries if _version(e.redis_version)),
+        key=lambda v: _version(v) or (),
+        default=None,
+    )
+    if local is None or newest is None:
+        return
+    if local < (_version(newest) or ()):
+        raise BackupError(
+            f"the local redis-server is {server_version} but the snapshots were written by "
+            f"Redis {newest}; run `load` where redis-server is {newest} or newer"
+        )
 
 
 def take_snapshot(
@@ -912,8 +975,15 @@ class TemporaryRedis:
     holds. The configuration goes through stdin so the password never shows in `ps`.
     """
 
-    def __init__(self, rdb: Path, *, timeout: float = DEFAULT_LOAD_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        rdb: Path,
+        *,
+        server: str | None = None,
+        timeout: float = DEFAULT_LOAD_TIMEOUT_SECONDS,
+    ) -> None:
         self.rdb = rdb.resolve()
+        self.server = server
         self.timeout = timeout
         self.password = secrets.token_urlsafe(24)
         self.port = 0
@@ -931,7 +1001,7 @@ class TemporaryRedis:
             raise
 
     def _start(self, work: Path) -> redis.Redis:
-        server = find_tool("redis-server")
+        server = self.server or find_redis_server()
         for _attempt in range(3):
             self.port = _free_port()
             config = "\n".join(
@@ -948,8 +1018,8 @@ class TemporaryRedis:
                     "",
                 ]
             )
-            self._process = subprocess.Popen(
-                [server, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            self._process = _server_process(
+                server, "-", stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )  # fmt: skip
             assert self._process.stdin is not None
@@ -1106,9 +1176,11 @@ def load_set(
     """Replay every RDB of a restored set into `target`, one temporary server at a time."""
     reporter = reporter or SilentReporter()
     manifest = read_restored_set(directory)
+    server = find_redis_server()
+    check_server_can_load(redis_server_version(server), manifest)
     total = LoadCounts()
     for entry in manifest.entries:
-        with TemporaryRedis(directory / entry.file, timeout=timeout) as source:
+        with TemporaryRedis(directory / entry.file, server=server, timeout=timeout) as source:
             keys = source.dbsize()
             with reporter.transfer(f"load {entry.node_id[:8]}", keys, "keys") as advance:
                 counts = copy_keys(source, target, replace=replace, progress=advance)

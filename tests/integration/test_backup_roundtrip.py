@@ -25,6 +25,7 @@ from moto import mock_aws
 from redis.cluster import RedisCluster
 from typer.testing import CliRunner, Result
 
+from cachectl import backup as lib
 from cachectl.backup_cli import app
 from components.redis.conf import RedisConfSpec, render_redis_conf
 from tests.tools import free_port, require_tool
@@ -388,3 +389,11 @@ def test_a_wrong_password_is_one_line_that_names_the_variable(
     (line,) = refused.stderr.splitlines()
     assert "invalid username-password" in line and "REDISCLI_AUTH" in line, line
     assert "not-the-password" not in refused.output
+
+
+def test_the_server_binary_also_runs_under_its_debian_redis_tools_name(tmp_path: Path) -> None:
+    """The tools image may only have redis-tools, whose server binary is redis-check-rdb."""
+    binary = require_tool("redis-check-rdb")
+    assert lib.redis_server_version(binary).startswith("7.")
+    with lib.TemporaryRedis(tmp_path / "absent.rdb", server=binary, timeout=10) as server:
+        assert server.ping() and server.dbsize() == 0

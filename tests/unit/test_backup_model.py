@@ -17,6 +17,7 @@ from cachectl.backup import (
     RefusedSetError,
     SetSummary,
     check_rdb_header,
+    check_server_can_load,
     choose_set,
     format_slot_ranges,
     new_set_id,
@@ -243,3 +244,20 @@ def test_only_rdb_files_pass_the_header_check(tmp_path: Path) -> None:
         bad.write_bytes(content)
         with pytest.raises(BackupError, match="is not an RDB file"):
             check_rdb_header(bad)
+
+
+def written_by(*versions: str) -> Manifest:
+    return replace(
+        MANIFEST,
+        entries=tuple(
+            replace(e, redis_version=v) for e, v in zip(MANIFEST.entries, versions, strict=True)
+        ),
+    )
+
+
+def test_load_refuses_a_local_redis_server_older_than_the_snapshots() -> None:
+    with pytest.raises(BackupError, match=r"local redis-server is 7\.0\.15 .* Redis 7\.2\.6"):
+        check_server_can_load("7.0.15", written_by("7.0.15", "7.2.6"))
+    check_server_can_load("7.2.6", written_by("7.0.15", "7.2.6"))
+    check_server_can_load("7.10.0", written_by("7.9.1", "7.2.6"))
+    check_server_can_load("7.0.15", written_by("unknown", "unknown"))
