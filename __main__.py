@@ -32,6 +32,17 @@ CapacityPlan(
     opts=pulumi.ResourceOptions(depends_on=[redis]),
 )
 
+if config.cdn.enabled:
+    # Imported only when used: pulumi_cloudflare alone takes ~3 s to import.
+    from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
+
+    edge = CloudflareEdge(
+        "edge",
+        CloudflareEdgeArgs(settings=config.cdn, environment=config.environment.value),
+    )
+    pulumi.export("cdnZoneId", edge.zone_id)
+    pulumi.export("cdnWorkerScript", edge.worker_script_name)
+
 pulumi.export("environment", config.environment.value)
 pulumi.export("redisEndpoint", redis.client_endpoint)
 pulumi.export("redisSecretName", redis.secret_name)

@@ -232,6 +232,52 @@ class CdnConfig:
         why="ADR-011: short 5-15 min, medium 1-4 h, long 24 h.",
         merge=True,
     )
+    long_extensions: tuple[str, ...] = setting(
+        (
+            "css",
+            "js",
+            "mjs",
+            "map",
+            "png",
+            "jpg",
+            "jpeg",
+            "gif",
+            "webp",
+            "avif",
+            "svg",
+            "ico",
+            "woff",
+            "woff2",
+            "ttf",
+            "otf",
+        ),
+        "File extensions of static assets, cached on the long tier.",
+        why="ADR-011: 24 h for rarely changing data.",
+        checks=(matches(r"[a-z0-9]{1,10}", "lowercase extensions without the dot"),),
+    )
+    medium_paths: tuple[str, ...] = setting(
+        ("/catalog", "/products", "/categories", "/api/"),
+        "Path prefixes of catalog/product pages and the API, cached on the medium tier.",
+        why="ADR-011: 1-4 h for moderately stable data.",
+        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
+    )
+    short_paths: tuple[str, ...] = setting(
+        ("/api/prices", "/api/inventory", "/api/search", "/search"),
+        "Path prefixes of fast-changing data, cached on the short tier (wins over medium).",
+        why="ADR-011: 5-15 min for frequently changing data.",
+        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
+    )
+    login_paths: tuple[str, ...] = setting(
+        ("/login", "/api/auth"),
+        "Path prefixes of login endpoints (strict rate limit).",
+        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
+    )
+    login_requests_per_minute: int = setting(
+        10, "Login requests per minute per client IP before blocking.", checks=(at_least(1),)
+    )
+    api_requests_per_minute: int = setting(
+        1200, "API requests per minute per client IP before blocking.", checks=(at_least(1),)
+    )
     monthly_egress_gb: float = setting(
         3000.0, "Expected monthly edge traffic in GB (cost model).", checks=(at_least(0),)
     )
@@ -486,6 +532,13 @@ def _check_cdn(cdn: CdnConfig, problems: Problems) -> None:
     unknown = sorted(set(cdn.tiers) - set(DEFAULT_TIERS))
     for name in unknown:
         problems.add(f"cdn.tiers.{name}", name, "unknown tier; expected short, medium or long")
+    # Issue: TTL tiers are the ADR's decision, so out-of-range tiers are config errors (the
+    # policy pack checks the deployed rules with the same function). Imported late: the rules
+    # module reads this one's types.
+    from components.cdn.cache_rules import tier_violations
+
+    for key, message in tier_violations(cdn.tiers):
+        problems.lines.append(f"{NAMESPACE}:cdn.tiers.{key}: {message}")
 
 
 def _check_monitoring(

@@ -6,7 +6,9 @@ PrometheusRule, the Worker script — so they are what would be deployed, not a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from plan.mocks import ResourceRecord
 
@@ -24,10 +26,76 @@ def redis_files(records: Sequence[ResourceRecord]) -> dict[str, str]:
     return {}
 
 
-EXTRACTORS: list[Extractor] = [redis_files]
+def _cache_ruleset(records: Sequence[ResourceRecord]) -> ResourceRecord | None:
+    return next(
+        (
+            r
+            for r in records
+            if r.type == "cloudflare:index/ruleset:Ruleset"
+            and r.inputs.get("phase") == "http_request_cache_settings"
+        ),
+        None,
+    )
+
+
+def cdn_files(records: Sequence[ResourceRecord]) -> dict[str, str]:
+    """The cache rules as deployed, the Worker module and its bindings."""
+    files: dict[str, str] = {}
+    ruleset = _cache_ruleset(records)
+    if ruleset is not None:
+        deployed = {k: ruleset.inputs.get(k) for k in ("kind", "phase", "name", "rules")}
+        files["cdn/cache-rules.json"] = json.dumps(deployed, indent=2) + "\n"
+    for record in records:
+        if record.type == "cloudflare:index/workersScript:WorkersScript":
+            files["cdn/worker.js"] = str(record.inputs.get("content", ""))
+            bindings: dict[str, Any] = {
+                b["name"]: b.get("text", b.get("json")) for b in record.inputs.get("bindings", [])
+            }
+            files["cdn/worker-bindings.json"] = (
+                json.dumps(bindings, indent=2, sort_keys=True) + "\n"
+            )
+    return files
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "—"
+    value = int(seconds)
+    if value % 3600 == 0:
+        return f"{value // 3600} h"
+    return f"{value // 60} min" if value % 60 == 0 else f"{value} s"
+
+
+def cdn_section(records: Sequence[ResourceRecord]) -> str:
+    """path pattern → tier → edge TTL → browser TTL, read back from the deployed rules."""
+    ruleset = _cache_ruleset(records)
+    if ruleset is None:
+        return ""
+    lines = [
+        "## Edge cache rules (evaluation order; later rules win)",
+        "",
+        "| path pattern | tier | edge TTL | browser TTL |",
+        "|---|---|---|---|",
+    ]
+    for rule in ruleset.inputs.get("rules", []):
+        description = str(rule.get("description", ""))
+        label, _, patterns = description.rpartition(": ")
+        tier = (
+            label.rsplit("ADR-011 ", 1)[-1].removesuffix(" tier")
+            if "ADR-011" in label
+            else "bypass"
+        )
+        parameters = rule.get("actionParameters", {})
+        edge = parameters.get("edgeTtl", {}).get("default")
+        browser = parameters.get("browserTtl", {}).get("default")
+        lines.append(f"| {patterns} | {tier} | {_duration(edge)} | {_duration(browser)} |")
+    return "\n".join(lines)
+
+
+EXTRACTORS: list[Extractor] = [redis_files, cdn_files]
 """Each returns {path relative to build/<stack>/: file text}."""
 
-SECTIONS: list[SectionWriter] = []
+SECTIONS: list[SectionWriter] = [cdn_section]
 """Each returns a Markdown section for plan.md (empty string for none)."""
 
 
