@@ -12,19 +12,22 @@ at /etc/alertmanager/secrets/<secret>/<key>, and the config points at that file:
   key for webhook receivers.
 
 Escalation (ADR-011 "Escalation Procedures"), implemented with Alertmanager's own timing: the first
-notification of a new alert group waits `group_wait` on its route, and a group whose alerts all
-resolved before that sends nothing. Critical alerts therefore match three sibling routes
-(`continue: true` on the first two): L1 with a short group_wait (paged at once), L2 with
-group_wait 15m and L3 with group_wait 30m, so L2 and L3 are paged only for alerts still firing
-15 and 30 minutes after they reached Alertmanager. Groups are per alert (alertname + service +
-instance), so one long incident does not hold back the escalation of another. Caveat: an
-Alertmanager restart starts those clocks again.
+notification of a new alert group waits until `group_wait` after the alert's StartsAt (Prometheus
+sends the moment the alert began firing), and a group whose alerts all resolved by then sends
+nothing. Critical alerts therefore match three sibling routes (`continue: true` on the first two):
+L1 with a short group_wait (paged at once), L2 with group_wait 15m and L3 with group_wait 30m, so
+L2 and L3 are paged only for alerts still firing 15 and 30 minutes after they started. Groups are
+per alert (alertname + service + instance), so one incident does not hold back the escalation of
+another. Because the clock is the alert's own StartsAt, an Alertmanager restart does not restart
+it; the notification log (on the Alertmanager volume) keeps levels already paged from being paged
+twice. tests/integration/test_monitoring_alertmanager.py shows all of this on a real Alertmanager.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 ALERTMANAGER_SECRET_NAME = "alertmanager-receivers"
@@ -39,13 +42,26 @@ INHIBIT_EQUAL = ("alertname", "namespace", "service", "instance")
 """A critical alert silences its warning twin on the same subject; `namespace` keeps the chart's
 own alerts (which carry no service/instance) from silencing each other across namespaces."""
 
-L1_GROUP_WAIT = "10s"
-L2_AFTER = "15m"
-L3_AFTER = "30m"
-PAGE_REPEAT = "1h"
-TEAM_GROUP_WAIT = "30s"
-TEAM_REPEAT = "4h"
-GROUP_INTERVAL = "5m"
+
+@dataclass(frozen=True)
+class EscalationTimings:
+    """Alertmanager durations of the routing tree; the defaults are ADR-011's escalation."""
+
+    l1_wait: str = "10s"
+    """Critical alerts page L1 at once (a few seconds to batch alerts of the same group)."""
+    l2_after: str = "15m"
+    """L2 is paged for critical alerts still firing this long after they arrived."""
+    l3_after: str = "30m"
+    """L3 likewise, later."""
+    team_wait: str = "30s"
+    """Warnings reach the team channel within seconds (the ADR asks a response within 15 min)."""
+    group_interval: str = "5m"
+    """Wait before notifying a group again about new or resolved alerts."""
+    page_repeat: str = "1h"
+    """Re-page while a critical alert keeps firing."""
+    team_repeat: str = "4h"
+    """Remind the team channel while a warning keeps firing."""
+
 
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
@@ -157,13 +173,19 @@ def _receiver(name: str, spec: ReceiverSpec, secret_name: str) -> dict[str, Any]
 
 
 def _severity_route(
-    severity: str, receiver: str, group_wait: str, repeat_interval: str, *, more: bool = False
+    severity: str,
+    receiver: str,
+    group_wait: str,
+    repeat_interval: str,
+    timings: EscalationTimings,
+    *,
+    more: bool = False,
 ) -> dict[str, Any]:
     route: dict[str, Any] = {
         "receiver": receiver,
         "matchers": [f'severity="{severity}"'],
         "group_wait": group_wait,
-        "group_interval": GROUP_INTERVAL,
+        "group_interval": timings.group_interval,
         "repeat_interval": repeat_interval,
     }
     if more:
@@ -177,10 +199,10 @@ def render_alertmanager_config(
     escalation: EscalationSpec,
     *,
     secret_name: str = ALERTMANAGER_SECRET_NAME,
-    l2_after: str = L2_AFTER,
-    l3_after: str = L3_AFTER,
+    timings: EscalationTimings | None = None,
 ) -> dict[str, Any]:
     """The whole alertmanager.yaml (also `alertmanager.config` of the chart's values)."""
+    t = timings or EscalationTimings()
     levels = {
         "l1": escalation.l1,
         "l2": escalation.l2,
@@ -196,19 +218,19 @@ def render_alertmanager_config(
     routes: list[dict[str, Any]] = [
         {"receiver": NULL_RECEIVER, "matchers": ['alertname=~"Watchdog|InfoInhibitor"']},
         {"receiver": NULL_RECEIVER, "matchers": ['severity="info"']},
-        _severity_route("critical", escalation.l1, L1_GROUP_WAIT, PAGE_REPEAT, more=True),
-        _severity_route("critical", escalation.l2, l2_after, PAGE_REPEAT, more=True),
-        _severity_route("critical", escalation.l3, l3_after, PAGE_REPEAT),
-        _severity_route("warning", escalation.team, TEAM_GROUP_WAIT, TEAM_REPEAT),
+        _severity_route("critical", escalation.l1, t.l1_wait, t.page_repeat, t, more=True),
+        _severity_route("critical", escalation.l2, t.l2_after, t.page_repeat, t, more=True),
+        _severity_route("critical", escalation.l3, t.l3_after, t.page_repeat, t),
+        _severity_route("warning", escalation.team, t.team_wait, t.team_repeat, t),
     ]
     return {
         "route": {
             # Anything no child matches (an alert without severity) still reaches the team.
             "receiver": escalation.team,
             "group_by": list(GROUP_BY),
-            "group_wait": TEAM_GROUP_WAIT,
-            "group_interval": GROUP_INTERVAL,
-            "repeat_interval": TEAM_REPEAT,
+            "group_wait": t.team_wait,
+            "group_interval": t.group_interval,
+            "repeat_interval": t.team_repeat,
             "routes": routes,
         },
         "inhibit_rules": [

@@ -42,8 +42,7 @@ GRAFANA_RESOURCES: Mapping[str, Mapping[str, str]] = {
     "limits": {"memory": "512Mi"},
 }
 ALERTMANAGER_STORAGE = "1Gi"
-"""Silences and notification state survive a restart (a restart also restarts escalation clocks,
-so it should at least not forget what was already sent)."""
+"""Silences and the notification log survive a restart, so no escalation level is paged twice."""
 
 
 def _volume_claim(size: str, storage_class: str | None) -> dict[str, Any]:

@@ -16,9 +16,8 @@ import yaml
 from components.config import DEFAULT_RECEIVERS, AlertReceiver, Escalation, ReceiverType
 from components.monitoring.alertmanager import (
     ALERTMANAGER_SECRET_NAME,
-    L2_AFTER,
-    L3_AFTER,
     SECRETS_MOUNT_DIR,
+    EscalationTimings,
     alertmanager_secret_items,
     render_alertmanager_config,
 )
@@ -95,18 +94,17 @@ def test_l2_and_l3_wait_15_and_30_minutes_and_l1_does_not() -> None:
     critical = [r for r in routes if r["matchers"] == ['severity="critical"']]
     assert [(r["receiver"], r["group_wait"], r.get("continue", False)) for r in critical] == [
         ("oncall", "10s", True),
-        ("senior", L2_AFTER, True),
-        ("manager", L3_AFTER, False),
+        ("senior", "15m", True),
+        ("manager", "30m", False),
     ]
-    assert (L2_AFTER, L3_AFTER) == ("15m", "30m")
     warning = [r for r in routes if r["matchers"] == ['severity="warning"']]
     assert [(r["receiver"], r["group_wait"]) for r in warning] == [("team", "30s")]
 
 
 def test_escalation_delays_can_be_changed() -> None:
-    routes = render_alertmanager_config(RECEIVERS, ESCALATION, l2_after="5m", l3_after="20m")[
-        "route"
-    ]["routes"]
+    routes = render_alertmanager_config(
+        RECEIVERS, ESCALATION, timings=EscalationTimings(l2_after="5m", l3_after="20m")
+    )["route"]["routes"]
     assert [r["group_wait"] for r in routes if r["receiver"] in ("senior", "manager")] == [
         "5m",
         "20m",
