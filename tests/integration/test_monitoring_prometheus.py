@@ -8,6 +8,7 @@ production ones. Every process runs on 127.0.0.1 in a temp directory and is kill
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,11 @@ import redis
 import requests
 import yaml
 
+from components.monitoring.dashboards import (
+    DashboardSizing,
+    all_dashboard_queries,
+    render_dashboards,
+)
 from components.monitoring.rules import RECORD_MEMORY_PERCENT, render_rule_groups
 from components.monitoring.thresholds import AlertThresholds
 from tests.tools import free_port, require_tool
@@ -203,3 +209,66 @@ def test_filling_redis_records_memory_usage_and_fires_redis_memory_high(
     assert critical["annotations"]["runbook_url"].endswith("incident-response.md#memory-pressure")
     assert "% of its maxmemory, above 90%" in critical["annotations"]["description"]
     assert float(critical["value"]) > 90
+
+
+def redis_metric_names(exprs: list[str]) -> set[str]:
+    """redis_* metric names read by `exprs`, without the ones our own rules record."""
+    names = {m for e in exprs for m in re.findall(r"(?<![:\w])redis_[a-z_]+", e)}
+    return names - {RECORD_MEMORY_PERCENT}
+
+
+def test_the_exporter_emits_every_redis_metric_the_rules_and_dashboards_read(
+    tmp_path: Path,
+) -> None:
+    """The metric contract against the real exporter, in front of a Redis in cluster mode with
+    maxmemory unset (so redis_memory_max_bytes is 0)."""
+    redis_server = require_tool("redis-server")
+    redis_cli = require_tool("redis-cli")
+    exporter = require_tool("prometheus-redis-exporter")
+    procs = Processes(tmp_path)
+    try:
+        redis_port, exporter_port = free_port(), free_port()
+        procs.start(
+            "redis",
+            [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1",
+             "--dir", str(tmp_path), "--save", "", "--appendonly", "no",
+             "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf")],
+        )  # fmt: skip
+        client = redis.Redis(host="127.0.0.1", port=redis_port, socket_timeout=5)
+        wait_for("redis-server", lambda: client.ping() or None, procs, 10)
+        subprocess.run(
+            [redis_cli, "-p", str(redis_port), "cluster", "addslotsrange", "0", "16383"],
+            check=True, capture_output=True, timeout=10,
+        )  # fmt: skip
+        procs.start(
+            "exporter",
+            [exporter, "-redis.addr", f"redis://127.0.0.1:{redis_port}",
+             "-web.listen-address", f"127.0.0.1:{exporter_port}", "-redis-only-metrics"],
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{exporter_port}/metrics"
+
+        def cluster_ok_metrics() -> str | None:
+            text = requests.get(url, timeout=2).text
+            return text if "\nredis_cluster_state 1" in text else None
+
+        text = wait_for("cluster_state ok in the exporter", cluster_ok_metrics, procs, 15)
+    finally:
+        procs.close()
+
+    exported = {
+        line.split("{")[0].split(" ")[0]
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    rules = render_rule_groups(AlertThresholds(), RUNBOOK_BASE)
+    sizing = DashboardSizing(services=1, peak_rps_per_service=1, monthly_cost_usd=1)
+    read = redis_metric_names(
+        [r["expr"] for g in rules for r in g["rules"]]
+        + all_dashboard_queries(render_dashboards(AlertThresholds(), sizing))
+    )
+    assert len(read) > 15
+    assert read <= exported, f"not exported: {sorted(read - exported)}"
+    assert "\nredis_memory_max_bytes 0\n" in text
+    assert 'role="master"' in next(
+        line for line in text.splitlines() if line.startswith("redis_instance_info{")
+    )
