@@ -1,0 +1,584 @@
+# pyright: strict, reportUnknownMemberType=false, reportMissingTypeStubs=false
+"""`cachectl`: operations on the caching tier (ADR-011 "Operational Procedures & Runbooks").
+
+    cachectl health [--json] [--prometheus URL] [--node-hosts FILE]
+    cachectl warm --plan FILE
+    cachectl invalidate --key K | --pattern service:entity[:id] | --bump service:entity --from v1
+                        [--edge-url URL] [--edge-prefix HOST/PATH] [--edge-tag TAG]
+                        [--edge-everything]
+    cachectl failover --node HOST:PORT [--force]
+    cachectl rebalance [--use-empty-masters] [--simulate]
+    cachectl backup ...   (backup, list, restore, load: see `cachectl backup --help`)
+
+Connection, on every command that talks to Redis (a flag wins over its variable):
+
+    --node HOST:PORT       CACHECTL_NODE        any member; several, comma-separated, are tried
+                                                in turn
+    --password-file FILE   REDIS_PASSWORD_FILE  a file holding the password (mode 0600); else
+                           REDISCLI_AUTH        the password itself, as redis-cli reads it
+    --tls, --tls-ca-file FILE
+
+Exit status: 0 done (health: every check passed); 1 a check failed or the operation failed, with
+one `error:` line on stderr; 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Annotated, Any
+
+import redis
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from cachectl import backup_cli, edge, failover, health, invalidate, warm
+from cachectl.connection import (
+    CachectlError,
+    ClusterView,
+    ConnectionSettings,
+    connect,
+    describe,
+    parse_endpoint,
+    settings_from,
+)
+
+app = typer.Typer(
+    name="cachectl",
+    help="Operate the caching tier: health, warming, invalidation, failover, backups.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(backup_cli.app, name="backup")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Generator[None]:
+    """Every failure becomes one `error:` line on stderr and a non-zero exit, never a trace."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except CachectlError as error:
+        raise _fail(str(error)) from None
+    except redis.AuthenticationError as error:
+        raise _fail(f"Redis refused the password: {error}; check REDISCLI_AUTH") from None
+    except redis.RedisError as error:
+        raise _fail(f"Redis: {error}") from None
+    except OSError as error:
+        raise _fail(f"{error.filename or ''} {error.strerror or error}".strip()) from None
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as error:
+        raise _fail(f"unexpected {type(error).__name__}: {error}") from None
+
+
+NodeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--node",
+        envvar="CACHECTL_NODE",
+        help="host:port of any cluster member (several: comma-separated).",
+        show_default=False,
+    ),
+]
+PasswordFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file",
+        envvar="REDIS_PASSWORD_FILE",
+        help="File holding the password (mode 0600). Default: REDISCLI_AUTH.",
+    ),
+]
+TlsOption = Annotated[bool, typer.Option("--tls", help="Connect with TLS.")]
+TlsCaOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ca-file", help="CA bundle that signed the nodes' certificates (implies --tls)."
+    ),
+]
+
+
+def _settings(
+    node: str | None, password_file: Path | None, tls: bool, tls_ca_file: Path | None
+) -> ConnectionSettings:
+    return settings_from(node, password_file, tls, tls_ca_file)
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+# ---- health ------------------------------------------------------------------------------
+
+
+def _node_table(report: health.HealthReport) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("node", "address", "role", "slots", "memory", "evicted", "keys", "state"):
+        numeric = column in ("slots", "evicted", "keys")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+    for node in report.nodes:
+        entry = node.entry
+        name = entry.hostname.split(".", 1)[0] if entry.hostname else "-"
+        address = f"{entry.ip}:{entry.port}"
+        role = "primary" if entry.is_primary else "replica"
+        if not node.reachable:
+            table.add_row(name, address, role, str(entry.slot_count), "-", "-", "-", "unreachable")
+            continue
+        ratio = node.memory_ratio
+        memory = f"{node.used_memory / 2**20:.1f}/{node.maxmemory / 2**20:.0f} MiB"
+        memory += f" {ratio * 100:.0f}%" if ratio is not None else " (no max)"
+        state = node.cluster_state if entry.healthy else ",".join(sorted(entry.flags - {"myself"}))
+        table.add_row(
+            name, address, role, str(entry.slot_count), memory, str(node.evicted_keys),
+            str(node.keys), state,
+        )  # fmt: skip
+    return table
+
+
+@app.command("health")
+def health_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            help="Prometheus base URL: the hit rate is read from its cache_hit_rate series "
+            "instead of the nodes' keyspace_hits/misses.",
+        ),
+    ] = None,
+    node_hosts: Annotated[
+        Path | None,
+        typer.Option(
+            "--node-hosts",
+            help="Lines '<announced host name or IP> <host>' giving where each node runs; "
+            "default: a node's host is its announced host name.",
+        ),
+    ] = None,
+    node: NodeOption = None,
+    password_file: PasswordFileOption = None,
+    tls: TlsOption = False,
+    tls_ca_file: TlsCaOption = None,
+) -> None:
+    """Check the cluster against ADR-011's validation checklist; exit 1 when a check fails."""
+    with _one_line_errors():
+        view = connect(_settings(node, password_file, tls, tls_ca_file))
+        report = health.check_health(view, node_hosts_file=node_hosts, prometheus_url=prometheus)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        primaries = sum(1 for n in report.nodes if n.entry.is_primary and n.entry.slots)
+        typer.echo(
+            f"Redis Cluster seen from {report.seed}: {len(report.nodes)} nodes, "
+            f"{primaries} primaries (host of a node: {report.host_source})"
+        )
+        for check in report.checks:
+            typer.echo(check.line)
+        typer.echo("")
+        _console().print(_node_table(report))
+    failed = [check for check in report.checks if check.status is health.Status.FAIL]
+    if failed:
+        names = ", ".join(check.name for check in failed)
+        raise _fail(f"{len(failed)} of {len(report.checks)} checks failed: {names}")
+
+
+# ---- warm --------------------------------------------------------------------------------
+
+
+class _WarmReporter(warm.Reporter):
+    """A progress bar on a terminal; one plain line per step always (logs have no terminal)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+
+    def step_started(self, label: str, total: int | None) -> None:
+        self.console.print(f"{label} ...", markup=False)
+        if self.console.is_terminal and total:
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                console=self.console, transient=True,
+            )  # fmt: skip
+            self.progress.start()
+            self.task = self.progress.add_task(label, total=total)
+
+    def advance(self, amount: int) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task, amount)
+
+    def step_done(self, label: str, summary: str) -> None:
+        self.close()
+        self.console.print(f"✓ {label}: {summary}", markup=False)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+            self.task = None
+
+
+def _mib(value: int) -> str:
+    return f"{value / 2**20:.1f} MiB"
+
+
+@app.command("warm")
+def warm_command(
+    plan: Annotated[Path, typer.Option("--plan", help="Warming plan (YAML or JSON).")],
+    node: NodeOption = None,
+    password_file: PasswordFileOption = None,
+    tls: TlsOption = False,
+    tls_ca_file: TlsCaOption = None,
+) -> None:
+    """Warm the cache tier by tier (hot, warm, cold); stop at the first failing step."""
+    console = _console()
+    reporter = _WarmReporter(console)
+    with _one_line_errors():
+        warm_plan = warm.load_plan(plan)
+        view = connect(_settings(node, password_file, tls, tls_ca_file))
+        before = warm.cluster_figures(view)
+        started = time.monotonic()
+        cluster: Any = view.cluster_client()
+        try:
+            result = warm.run_plan(warm_plan, warm.cluster_writer(cluster), reporter)
+        finally:
+            reporter.close()
+            cluster.close()
+        elapsed = time.monotonic() - started
+        after = warm.cluster_figures(view)
+    limit_seconds = warm_plan.completion_limit_minutes * 60
+    hit_rate = after.hit_rate
+    console.print(
+        f"keys added: {after.keys - before.keys} ({result.keys_written} written by key "
+        f"sources; {after.keys} keys in the cluster)",
+        markup=False,
+    )
+    memory_line = f"memory used: {_mib(after.used_memory)} on the primaries"
+    if after.maxmemory:
+        memory_line += f" (fullest node at {after.highest_memory_ratio * 100:.1f} % of maxmemory)"
+    console.print(memory_line, markup=False)
+    console.print(
+        "hit rate after: "
+        + (
+            f"{hit_rate * 100:.1f} % (INFO stats since start)"
+            if hit_rate is not None
+            else "no lookups yet"
+        ),
+        markup=False,
+    )
+    in_time = elapsed < limit_seconds
+    console.print(
+        f"{'✓' if in_time else '✗'} elapsed {elapsed:.1f} s "
+        f"(limit {warm_plan.completion_limit_minutes:g} min)",
+        markup=False,
+    )
+    if result.failure is not None:
+        raise _fail(f"warming stopped at {result.failure}")
+    if not in_time:
+        raise _fail(
+            f"warming took {elapsed / 60:.1f} min, "
+            f"over the {warm_plan.completion_limit_minutes:g} min limit"
+        )
+
+
+# ---- invalidate --------------------------------------------------------------------------
+
+
+@app.command("invalidate")
+def invalidate_command(
+    key: Annotated[
+        list[str] | None, typer.Option("--key", help="Remove this exact key (repeatable).")
+    ] = None,
+    pattern: Annotated[
+        str | None,
+        typer.Option(
+            "--pattern",
+            help="service:entity (every key of the type) or service:entity:id (every version).",
+        ),
+    ] = None,
+    all_keys: Annotated[
+        bool, typer.Option("--all", help="Confirm a pattern that matches every key ('*').")
+    ] = False,
+    hash_tag: Annotated[
+        bool, typer.Option("--hash-tag", help="The keys use the hash-tagged form {s:e:id}:v.")
+    ] = False,
+    bump: Annotated[
+        str | None,
+        typer.Option("--bump", help="service:entity whose cache version to bump (with --from)."),
+    ] = None,
+    from_version: Annotated[
+        str | None, typer.Option("--from", help="The version deployed now, e.g. v1.")
+    ] = None,
+    remove_old: Annotated[
+        bool, typer.Option("--remove-old", help="With --bump: also remove the old version's keys.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count the keys and list the purges; change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    confirm_above: Annotated[
+        int, typer.Option("--confirm-above", help="Ask before removing more keys than this.")
+    ] = invalidate.DEFAULT_CONFIRM_ABOVE,
+    batch: Annotated[
+        int, typer.Option("--batch", help="Keys per UNLINK pipeline.")
+    ] = invalidate.DEFAULT_BATCH,
+    edge_url: Annotated[
+        list[str] | None, typer.Option("--edge-url", help="Purge this URL at the edge.")
+    ] = None,
+    edge_prefix: Annotated[
+        list[str] | None,
+        typer.Option("--edge-prefix", help="Purge everything under host/path at the edge."),
+    ] = None,
+    edge_tag: Annotated[
+        list[str] | None, typer.Option("--edge-tag", help="Purge responses with this Cache-Tag.")
+    ] = None,
+    edge_everything: Annotated[
+        bool, typer.Option("--edge-everything", help="Purge the whole zone (asks first).")
+    ] = False,
+    zone_id: Annotated[
+        str | None,
+        typer.Option("--zone-id", envvar=edge.ZONE_ENV, help="Cloudflare zone id."),
+    ] = None,
+    cloudflare_base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--cloudflare-base-url",
+            envvar=edge.BASE_URL_ENV,
+            help="Cloudflare API base URL (default: the public API).",
+        ),
+    ] = None,
+    node: NodeOption = None,
+    password_file: PasswordFileOption = None,
+    tls: TlsOption = False,
+    tls_ca_file: TlsCaOption = None,
+) -> None:
+    """Remove keys from Redis and/or purge the Cloudflare edge (Redis first, then the edge)."""
+    console = _console()
+    with _one_line_errors():
+        keys = key or []
+        if bump is not None and (keys or pattern is not None):
+            raise CachectlError("--bump works alone: remove keys or patterns in another run")
+        if (from_version is not None or remove_old) and bump is None:
+            raise CachectlError("--from and --remove-old go with --bump service:entity")
+        if all_keys and pattern is None:
+            raise CachectlError("--all confirms a --pattern: pass --pattern '*' --all")
+        selection = (
+            invalidate.pattern_selection(pattern, hash_tag=hash_tag, allow_all=all_keys)
+            if pattern is not None
+            else None
+        )
+        version: invalidate.VersionBump | None = None
+        if bump is not None:
+            if from_version is None:
+                raise CachectlError("--bump needs --from <the version deployed now>, e.g. v1")
+            version = invalidate.version_bump(bump, from_version)
+            if remove_old:
+                selection = version.old_keys(hash_tag=hash_tag)
+        purges = edge.purge_requests(
+            urls=edge_url or [],
+            prefixes=edge_prefix or [],
+            tags=edge_tag or [],
+            everything=edge_everything,
+        )
+        if not (keys or selection or version or purges):
+            raise CachectlError(
+                "nothing to invalidate: give --key, --pattern, --bump or an --edge-* option"
+            )
+        zone_token = edge.zone_and_token(zone_id) if purges and not dry_run else None
+
+        if version is not None:
+            console.print(
+                f"{version.service}:{version.entity}: deploy version {version.new} "
+                f"(keys like {version.example_key}); {version.old} keys expire by their TTL"
+                + (" or are removed now" if remove_old else ""),
+                markup=False,
+            )
+        if keys or selection is not None:
+            view = connect(_settings(node, password_file, tls, tls_ca_file))
+            if keys:
+                _remove_exact(console, view, keys, dry_run)
+            if selection is not None:
+                _remove_selection(
+                    console, view, selection, dry_run=dry_run, yes=yes,
+                    confirm_above=confirm_above, batch=batch,
+                )  # fmt: skip
+        if purges:
+            _purge(console, purges, zone_token, cloudflare_base_url, dry_run=dry_run, yes=yes)
+
+
+def _remove_exact(console: Console, view: ClusterView, keys: list[str], dry_run: bool) -> None:
+    if dry_run:
+        client: Any = view.cluster_client()
+        try:
+            present = sum(int(client.exists(k)) for k in keys)
+        finally:
+            client.close()
+        console.print(f"dry run: {present} of {len(keys)} keys exist", markup=False)
+        return
+    removed = invalidate.remove_keys(view, keys)
+    console.print(f"removed {removed} of {len(keys)} keys", markup=False)
+
+
+def _remove_selection(
+    console: Console,
+    view: ClusterView,
+    selection: invalidate.Selection,
+    *,
+    dry_run: bool,
+    yes: bool,
+    confirm_above: int,
+    batch: int,
+) -> None:
+    counts = invalidate.count_matches(view, selection)
+    total = sum(counts.values())
+    shards = ", ".join(f"{count} on {where}" for where, count in counts.items())
+    console.print(f"{total} {selection.description} ({shards})", markup=False)
+    if dry_run:
+        console.print("dry run: nothing removed", markup=False)
+        return
+    if total == 0:
+        return
+    if total > confirm_above and not yes:
+        if not sys.stdin.isatty():
+            raise CachectlError(
+                f"{total} keys match, more than --confirm-above {confirm_above}: "
+                "rerun with --yes to remove them"
+            )
+        if not typer.confirm(f"Remove {total} keys?", default=False):
+            raise CachectlError("not confirmed: nothing removed")
+    if console.is_terminal:
+        with Progress(
+            TextColumn("removing"), BarColumn(), MofNCompleteColumn(), console=console,
+            transient=True,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("remove", total=total)
+            removal = invalidate.remove_matches(
+                view, selection, batch=batch, advance=lambda n: progress.advance(task, n)
+            )
+    else:
+        removal = invalidate.remove_matches(view, selection, batch=batch)
+    console.print(f"removed {removal.removed} keys", markup=False)
+    if removal.errors:
+        sample = "; ".join(removal.errors[:3])
+        raise CachectlError(f"{len(removal.errors)} keys could not be removed (rerun): {sample}")
+
+
+def _purge(
+    console: Console,
+    purges: list[edge.PurgeRequest],
+    zone_token: tuple[str, str] | None,
+    base_url: str | None,
+    *,
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    if dry_run or zone_token is None:
+        for request in purges:
+            console.print(f"dry run: would purge {request.describe()}", markup=False)
+        return
+    zone, token = zone_token
+    if any(r.kind == "purge_everything" for r in purges) and not yes:
+        if not sys.stdin.isatty():
+            raise CachectlError("--edge-everything empties the zone's cache: rerun with --yes")
+        if not typer.confirm(f"Purge everything cached in zone {zone}?", default=False):
+            raise CachectlError("not confirmed: nothing purged")
+    ids = edge.send_purges(purges, zone, token, base_url)
+    for request, purge_id in zip(purges, ids, strict=True):
+        console.print(f"purged {request.describe()} (id {purge_id})", markup=False)
+
+
+# ---- failover and rebalance --------------------------------------------------------------
+
+
+@app.command("failover")
+def failover_command(
+    target: Annotated[
+        str,
+        typer.Option(
+            "--node",
+            help="The replica to promote, or a primary (its most up-to-date replica is "
+            "promoted). Also where the cluster is discovered from, unless --seed is given.",
+        ),
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="FORCE: for a primary that is down (acked writes may be lost)."
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the switch.")
+    ] = failover.DEFAULT_TIMEOUT,
+    seed: Annotated[
+        str | None,
+        typer.Option("--seed", envvar="CACHECTL_NODE", help="Other members to discover from."),
+    ] = None,
+    password_file: PasswordFileOption = None,
+    tls: TlsOption = False,
+    tls_ca_file: TlsCaOption = None,
+) -> None:
+    """Promote a replica (CLUSTER FAILOVER); wait until roles switched and the cluster is ok."""
+    with _one_line_errors():
+        endpoint = parse_endpoint(target)
+        settings = settings_from(seed, password_file, tls, tls_ca_file, extra_seeds=[endpoint])
+        result = failover.failover(settings, endpoint, force=force, timeout=timeout)
+    plan = result.plan
+    typer.echo(
+        f"failover done in {result.seconds:.1f} s: {describe(plan.replica)} is now the primary "
+        f"of {plan.primary.slot_count} slots; {describe(plan.primary)} replicates it "
+        "when it answers"
+    )
+
+
+@app.command("rebalance")
+def rebalance_command(
+    use_empty_masters: Annotated[
+        bool,
+        typer.Option("--use-empty-masters", help="Give slots to primaries that have none (new)."),
+    ] = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", help="Percent of imbalance tolerated (redis-cli: 2)."),
+    ] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Show the moves without making them.")
+    ] = False,
+    node: NodeOption = None,
+    password_file: PasswordFileOption = None,
+    tls: TlsOption = False,
+    tls_ca_file: TlsCaOption = None,
+) -> None:
+    """Move slots so primaries hold even shares (after adding or removing nodes)."""
+    with _one_line_errors():
+        failover.rebalance(
+            _settings(node, password_file, tls, tls_ca_file),
+            threshold=threshold,
+            use_empty_masters=use_empty_masters,
+            simulate=simulate,
+            output=typer.echo,
+        )
+
+
+def main() -> None:
+    try:
+        app(prog_name="cachectl")
+    except Exception as error:  # a failure outside every command's own handler
+        typer.echo(f"error: unexpected {type(error).__name__}: {error}", err=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+# pyright: strict, reportUnknownMemberType=false, reportMissingTypeStubs=false
+"""Purging Cloudflare's edge cache: `POST /zones/<zone id>/purge_cache`.
+
+One request purges one kind of target (Cloudflare rejects a body that mixes files, prefixes and
+tags), so `purge_requests` splits the operator's targets into one request per kind and per batch
+of at most `PURGE_BATCH` items — the per-request limit of the smallest plans, so the same
+command works on every zone. Prefixes are host and path without a scheme (`www.example.com/css`),
+which is how the API takes them; a URL given with a scheme is stripped of it.
+
+The token comes from CLOUDFLARE_API_TOKEN only (a flag would show in `ps`); the API's base URL
+can be changed (CLOUDFLARE_BASE_URL, `--cloudflare-base-url`) so tests talk to a fake API.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from cachectl.connection import CachectlError
+
+PURGE_BATCH = 30
+TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
+ZONE_ENV = "CLOUDFLARE_ZONE_ID"
+BASE_URL_ENV = "CLOUDFLARE_BASE_URL"
+
+
+@dataclass(frozen=True)
+class PurgeRequest:
+    """The JSON body of one purge_cache call."""
+
+    kind: str
+    """files, prefixes, tags or purge_everything."""
+    items: tuple[str, ...] = ()
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self.kind == "purge_everything":
+            return {"purge_everything": True}
+        return {self.kind: list(self.items)}
+
+    def describe(self) -> str:
+        if self.kind == "purge_everything":
+            return "everything"
+        return f"{len(self.items)} {self.kind}: {', '.join(self.items)}"
+
+
+def _strip_scheme(prefix: str) -> str:
+    for scheme in ("https://", "http://"):
+        if prefix.lower().startswith(scheme):
+            return prefix[len(scheme) :]
+    return prefix
+
+
+def _batches(kind: str, items: Sequence[str], size: int) -> list[PurgeRequest]:
+    unique = list(dict.fromkeys(item for item in items if item))
+    return [
+        PurgeRequest(kind, tuple(unique[start : start + size]))
+        for start in range(0, len(unique), size)
+    ]
+
+
+def purge_requests(
+    *,
+    urls: Sequence[str] = (),
+    prefixes: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    everything: bool = False,
+    batch: int = PURGE_BATCH,
+) -> list[PurgeRequest]:
+    """The calls that purge these targets. Everything excludes the other kinds: a zone-wide
+    purge already covers them, and asking for both is more likely a mistake than a wish."""
+    if batch < 1:
+        raise CachectlError("the purge batch size must be at least 1")
+    if everything and (urls or prefixes or tags):
+        raise CachectlError("--edge-everything purges the whole zone: give it alone")
+    if everything:
+        return [PurgeRequest("purge_everything")]
+    for url in urls:
+        if not url.lower().startswith(("https://", "http://")):
+            raise CachectlError(f"--edge-url {url!r}: give the full URL with http(s)://")
+    for prefix in prefixes:
+        if "/" not in _strip_scheme(prefix).strip("/"):
+            raise CachectlError(
+                f"--edge-prefix {prefix!r}: give host and path, e.g. www.example.com/catalog"
+                " (a host alone would purge the whole host; use a tag or --edge-everything)"
+            )
+    for tag in tags:
+        if not tag.strip() or "," in tag:
+            raise CachectlError(f"--edge-tag {tag!r}: one tag per option, without commas")
+    return (
+        _batches("files", urls, batch)
+        + _batches("prefixes", [_strip_scheme(p) for p in prefixes], batch)
+        + _batches("tags", [t.strip() for t in tags], batch)
+    )
+
+
+def zone_and_token(
+    zone_id: str | None, environ: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    env = os.environ if environ is None else environ
+    zone = zone_id or env.get(ZONE_ENV, "")
+    if not zone:
+        raise CachectlError(f"no zone: pass --zone-id or set {ZONE_ENV}")
+    token = env.get(TOKEN_ENV, "")
+    if not token:
+        raise CachectlError(f"no API token: set {TOKEN_ENV} (a token with Cache Purge permission)")
+    return zone, token
+
+
+def send_purges(
+    requests: Sequence[PurgeRequest], zone_id: str, token: str, base_url: str | None = None
+) -> list[str]:
+    """Send every request through the Cloudflare SDK; the purge ids Cloudflare returned."""
+    # The SDK is imported here: it is large and most commands never purge.
+    import cloudflare
+
+    client = cloudflare.Cloudflare(api_token=token, base_url=base_url or None, max_retries=2)
+    ids: list[str] = []
+    try:
+        for request in requests:
+            sdk: Any = client.cache
+            try:
+                result: Any = sdk.purge(zone_id=zone_id, **request.body)
+            except cloudflare.APIStatusError as error:
+                raise CachectlError(
+                    f"Cloudflare refused the purge of {request.describe()}: "
+                    f"HTTP {error.status_code} {_api_errors(error.body)}"
+                ) from None
+            except cloudflare.APIError as error:
+                raise CachectlError(f"Cloudflare API: {error.message}") from None
+            ids.append(str(getattr(result, "id", "")))
+    finally:
+        client.close()
+    return ids
+
+
+def _api_errors(body: object) -> str:
+    errors: Any = cast(dict[str, Any], body).get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list):
+        items: list[Any] = cast(list[Any], errors)
+        return "; ".join(_api_error_message(item) for item in items)
+    return f"{body}"[:200]
+
+
+def _api_error_message(item: Any) -> str:
+    if isinstance(item, dict):
+        return str(cast(dict[str, Any], item).get("message", item))
+    return str(item)
