@@ -110,3 +110,24 @@ def test_the_documented_table_is_the_packs() -> None:
 
 def test_the_redaction_the_policies_read_is_the_plans() -> None:
     assert REDACTED_SECRET == SECRET_PLACEHOLDER
+
+
+def test_policies_judge_the_engines_proxies_like_plain_data() -> None:
+    """The engine wraps props in read-only Mapping/Sequence proxies, not dicts and lists."""
+    from pulumi_policy.proxy import unknown_checking_proxy
+
+    from policies.evaluate import ResourceInput, evaluate
+    from tests.unit.test_policy_fixtures import happy_stack, redis_statefulset, replace
+
+    def proxied(stack: list[ResourceInput]) -> list[ResourceInput]:
+        return [
+            ResourceInput(r.urn, r.type, r.name, unknown_checking_proxy(dict(r.props)))
+            for r in stack
+        ]
+
+    pack = {"all": "mandatory"}
+    assert evaluate(proxied(happy_stack()), pack) == []
+    broken = replace(
+        happy_stack(), "redis", redis_statefulset(replicas_per_primary=0, memory="64Gi")
+    )
+    assert evaluate(proxied(broken), pack) == evaluate(broken, pack) != []
