@@ -45,7 +45,11 @@ from types import TracebackType
 from typing import Any, Protocol, cast
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode as RedisClusterNode
 from redis.cluster import RedisCluster
+from redis.exceptions import AskError, MovedError, TryAgainError
+from redis.retry import Retry
 
 SLOT_COUNT = 16384
 MANIFEST_NAME = "manifest.json"
@@ -237,19 +241,26 @@ def primaries_to_back_up(nodes: Sequence[ClusterNode]) -> list[ClusterNode]:
 
 
 def connect(endpoint: Endpoint, password: str | None, *, timeout: float = 30.0) -> redis.Redis:
-    """A plain (non-cluster) connection that returns bytes."""
+    """A plain (non-cluster) connection that returns bytes.
+
+    Two quick retries: redis-py's default backs off for seconds and counts a wrong password
+    as a connection error worth retrying; the CronJob retries the whole run anyway.
+    """
     return redis.Redis(
         host=endpoint.host,
         port=endpoint.port,
         password=password,
         socket_timeout=timeout,
         socket_connect_timeout=min(timeout, 10.0),
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), 2),
     )
 
 
 def _redis_failure(endpoint: Endpoint, error: redis.RedisError) -> BackupError:
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    if isinstance(error, redis.AuthenticationError) or text.startswith(("NOAUTH", "WRONGPASS")):
+    if text.startswith(("NOAUTH", "HELLO must be called with the client already authenticated")):
+        text = "authentication required"
+    if isinstance(error, redis.AuthenticationError) or text == "authentication required":
         text += " (set REDISCLI_AUTH or REDIS_PASSWORD_FILE to the cluster's password)"
     return BackupError(f"{endpoint}: {text}")
 
@@ -1121,15 +1132,24 @@ def copy_keys(
             return counts
 
 
+# One call per batch instead of two commands per key: the client's per-command cost (packing,
+# parsing) is what limits a copy, not the servers.
+_READ_BATCH = """
+local replies = {}
+for i, key in ipairs(KEYS) do
+    replies[2 * i - 1] = redis.call('DUMP', key)
+    replies[2 * i] = redis.call('PEXPIRETIME', key)
+end
+return replies
+"""
+_REDIRECTS = (AskError, MovedError, TryAgainError)
+
+
 def _copy_batch(
     source: redis.Redis, target: RedisCluster, keys: Sequence[bytes], replace: bool
 ) -> LoadCounts:
     counts = LoadCounts()
-    reading = source.pipeline(transaction=False)
-    for key in keys:
-        reading.dump(key)
-        reading.execute_command("PEXPIRETIME", key)
-    replies = reading.execute()
+    replies = cast(list[Any], source.eval(_READ_BATCH, len(keys), *keys))
     items: list[tuple[bytes, bytes, int]] = []
     for index, key in enumerate(keys):
         payload = cast(bytes | None, replies[2 * index])
@@ -1138,11 +1158,7 @@ def _copy_batch(
             counts.expired += 1
             continue
         items.append((key, payload, max(expires_at, 0)))
-    writing = target.pipeline()
-    for key, payload, expires_at in items:
-        writing.restore(key, expires_at, payload, replace=replace, absttl=expires_at > 0)
-    results = writing.execute(raise_on_error=False)
-    for (key, _, _), result in zip(items, results, strict=True):
+    for (key, _, _), result in zip(items, _restore_all(target, items, replace), strict=True):
         if not isinstance(result, Exception):
             counts.restored += 1
         elif "BUSYKEY" in str(result):
@@ -1150,6 +1166,42 @@ def _copy_batch(
         else:
             raise BackupError(f"RESTORE of key {key[:60]!r} failed: {result}")
     return counts
+
+
+def _restore_all(
+    target: RedisCluster, items: Sequence[tuple[bytes, bytes, int]], replace: bool
+) -> list[Any]:
+    """RESTORE every item; one plain pipeline per primary, as the client's slot map says.
+
+    redis-py's cluster pipeline works out the node of each command on its own, which cost about
+    half of the copy's time; with this and the batched read, a load copies about twice as many
+    keys per second. A key whose slot moved meanwhile is answered with a redirect and sent
+    again through the cluster client, which follows it and refreshes its slot map.
+    """
+    by_node: dict[str, tuple[RedisClusterNode, list[int]]] = {}
+    for index, (key, _, _) in enumerate(items):
+        node = target.get_node_from_key(key)
+        if node is None:
+            raise BackupError(f"no primary of the target serves the slot of key {key[:60]!r}")
+        by_node.setdefault(node.name, (node, []))[1].append(index)
+    results: list[Any] = [None] * len(items)
+    for node, indexes in by_node.values():
+        pipe = target.get_redis_connection(node).pipeline(transaction=False)
+        for index in indexes:
+            key, payload, expires_at = items[index]
+            pipe.restore(key, expires_at, payload, replace=replace, absttl=expires_at > 0)
+        for index, result in zip(indexes, pipe.execute(raise_on_error=False), strict=True):
+            results[index] = result
+    for index, result in enumerate(results):
+        if isinstance(result, _REDIRECTS):
+            key, payload, expires_at = items[index]
+            try:
+                results[index] = target.restore(
+                    key, expires_at, payload, replace=replace, absttl=expires_at > 0
+                )
+            except redis.ResponseError as error:
+                results[index] = error
+    return results
 
 
 def connect_cluster(seed: Endpoint, password: str | None) -> RedisCluster:

@@ -23,6 +23,7 @@ import pytest
 import redis
 from moto import mock_aws
 from redis.cluster import RedisCluster
+from redis.crc import key_slot
 from typer.testing import CliRunner, Result
 
 from cachectl import backup as lib
@@ -130,6 +131,31 @@ class LocalCluster:
 
     def node_ids(self) -> set[str]:
         return {reply(self.node_client(n), "CLUSTER", "MYID").decode() for n in self.nodes}
+
+    def move_empty_slot(self, slot: int, to: int) -> None:
+        """Give an empty slot to node `to`, the way resharding does (IMPORTING, MIGRATING,
+        NODE on both), so the new owner's epoch wins."""
+        clients = [self.node_client(n) for n in self.nodes]
+        ids = [reply(c, "CLUSTER", "MYID").decode() for c in clients]
+        owner = next(
+            i for i, c in enumerate(clients) if any(a <= slot <= b for a, b in self._own_slots(c))
+        )
+        clients[to].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[owner])
+        clients[owner].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to])
+        clients[to].execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[to])
+        clients[owner].execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[to])
+
+    @staticmethod
+    def _own_slots(client: redis.Redis) -> list[tuple[int, int]]:
+        for line in reply(client, "CLUSTER", "NODES").decode().splitlines():
+            fields = line.split()
+            if "myself" in fields[2]:
+                return [
+                    (int(r.partition("-")[0]), int(r.partition("-")[2] or r))
+                    for r in fields[8:]
+                    if not r.startswith("[")
+                ]
+        return []
 
     def flush(self) -> None:
         for node in self.nodes:
@@ -333,8 +359,14 @@ def test_a_set_loads_into_a_cluster_with_another_slot_layout(
     assert cli(source, s3, "restore", "--to", str(tmp_path / "restore")).exit_code == 0
 
     target = make_cluster(split=[0, 12000])
-    loaded = cli(target, s3, "load", "--from", str(tmp_path / "restore"), "--cluster", target.seed)
-    assert loaded.exit_code == 0, loaded.output
+    stale = target.client()
+    moved = key_slot(b"product:1")
+    owner = stale.get_node_from_key(b"product:1")
+    assert owner is not None
+    target.move_empty_slot(moved, to=1 if owner.port == target.nodes[0].port else 0)
+    # `stale` still maps the slot to its old owner: the load meets a MOVED and must follow it.
+    counts = lib.load_set(tmp_path / "restore", stale)
+    assert counts == lib.LoadCounts(restored=len(before))
     assert read_dataset(target.client()) == before
 
 
@@ -380,14 +412,18 @@ def test_backup_refuses_a_cluster_with_a_failed_primary(
     assert "Contents" not in s3.s3.list_objects_v2(Bucket=BUCKET)
 
 
-def test_a_wrong_password_is_one_line_that_names_the_variable(
-    cluster: LocalCluster, s3: S3Sandbox
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [("not-the-password", "invalid username-password"), ("", "authentication required")],
+)
+def test_a_wrong_or_missing_password_is_one_line_that_names_the_variable(
+    cluster: LocalCluster, s3: S3Sandbox, password: str, message: str
 ) -> None:
-    env = {"REDISCLI_AUTH": "not-the-password"}
-    refused = CliRunner().invoke(app, ["backup"], env={**cli_env(cluster, s3), **env})
+    env = {**cli_env(cluster, s3), "REDISCLI_AUTH": password, "REDIS_PASSWORD_FILE": ""}
+    refused = CliRunner().invoke(app, ["backup"], env=env)
     assert refused.exit_code == 1
     (line,) = refused.stderr.splitlines()
-    assert "invalid username-password" in line and "REDISCLI_AUTH" in line, line
+    assert message in line and "REDISCLI_AUTH" in line, line
     assert "not-the-password" not in refused.output
 
 
