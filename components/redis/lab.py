@@ -7,7 +7,8 @@ the lab proves about them holds for the pods.
 
 What differs from a pod, on purpose:
 - maxmemory: the rendered file sizes it for the production container (gigabytes); the lab passes
-  `--maxmemory <memory>` after it (start.sh appends extra arguments last, so they win).
+  `--maxmemory <memory>` after it (start.sh appends extra arguments last, so they win), and a
+  1 MiB replication backlog, which counts toward maxmemory.
 - name resolution: the nodes announce stable host names like in Kubernetes, but there is no DNS
   for them here. The lab writes them into a hosts file and points REDIS_HOSTS_FILE at it; the
   scripts read that file before asking the system resolver. Python clients get the addresses
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -318,7 +319,9 @@ class RedisLab:
     def _server_args(self) -> list[str]:
         args: list[str] = []
         if self.memory is not None:
-            args += ["--maxmemory", self.memory]
+            # The backlog counts toward maxmemory (Redis 7 shares it with the replicas' output
+            # buffer): the production 128 MiB would leave a lab-sized node no room for keys.
+            args += ["--maxmemory", self.memory, "--repl-backlog-size", "1mb"]
         if self.client_endpoint == "ip":
             args += ["--cluster-preferred-endpoint-type", "ip"]
         return args + list(self.extra_args)
@@ -370,27 +373,34 @@ class RedisLab:
         finally:
             client.close()
 
-    def kill(self, node: LabNode, sig: int = signal.SIGKILL, timeout: float = 60) -> None:
+    def kill(self, node: LabNode, sig: int = signal.SIGKILL, timeout: float = 30) -> None:
         """Send `sig` to the node's redis-server and wait until it has exited."""
         self._signal_and_wait([node], sig, timeout)
 
-    def stop_all(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+    def stop_all(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
         """Stop every running node (all signalled first, so they shut down in parallel)."""
         self._signal_and_wait([node for node in self.nodes if node.running], sig, timeout)
 
     def _signal_and_wait(self, nodes: Iterable[LabNode], sig: int, timeout: float) -> None:
-        victims = [node for node in nodes if node.process is not None]
-        for node in victims:
-            assert node.process is not None
-            if node.process.poll() is None:
-                node.process.send_signal(sig)
-        for node in victims:
-            assert node.process is not None
-            try:
-                node.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                node.process.kill()
-                node.process.wait()
+        """Signal every node, then wait for all. The signal is repeated while a node runs:
+        redis-server drops a SIGTERM that arrives while it writes its first AOF after a full
+        sync ("Writing initial AOF, can't exit"). SIGKILL after `timeout`, as the kubelet does."""
+        victims = [node.process for node in nodes if node.process is not None]
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = [process for process in victims if process.poll() is None]
+            if not alive:
+                return
+            if time.monotonic() > deadline:
+                for process in alive:
+                    process.kill()
+                    process.wait()
+                return
+            for process in alive:
+                process.send_signal(sig)
+            for process in alive:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=0.5)
 
     def start_node(self, node: LabNode, host: str | None = None) -> None:
         """Start a stopped node from its data directory, optionally on another loopback address."""
@@ -430,10 +440,20 @@ class RedisLab:
     # ---- scripts ---------------------------------------------------------------------------
 
     def run_script(
-        self, script: str, node: LabNode | None = None, timeout: float = 120
+        self,
+        script: str,
+        node: LabNode | None = None,
+        timeout: float = 120,
+        env_changes: Mapping[str, str | None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run one of the lifecycle scripts with `node`'s environment (default: the first)."""
+        """Run one of the lifecycle scripts with `node`'s environment (default: the first),
+        changed by `env_changes` (None removes a variable)."""
         env = self.node_env(node or self.nodes[0])
+        for name, value in (env_changes or {}).items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         return subprocess.run(
             [self._sh, str(SCRIPTS_DIR / script)],
             env=env,
@@ -580,11 +600,13 @@ class RedisLab:
         """What keeps the cluster from being fully up, from every running node's point of view.
 
         Fully up: cluster_state:ok on every running node, all 16384 slots served by primaries no
-        running node sees failing, and every running node seen healthy by every other. (With
+        running node sees failing, every running node seen healthy by every other, and every
+        node's role seen by the others as the node states it. (With
         cluster-require-full-coverage off cluster_state alone stays ok while a shard is down.)
         """
         problems: list[str] = []
         running = [node for node in self.nodes if node.running]
+        views: dict[int, list[ClusterEntry]] = {}
         ids: dict[int, str] = {}
         for node in running:
             try:
@@ -607,6 +629,17 @@ class RedisLab:
             for other_index, other_id in ids.items():
                 if other_id not in healthy_ids:
                     problems.append(f"node {node.index} does not see node {other_index} healthy")
+            views[node.index] = view
+        # Converged: every node's role as it states it itself is what every other node sees.
+        selves = {e.node_id: e for view in views.values() for e in view if "myself" in e.flags}
+        for index, view in views.items():
+            for entry in view:
+                own = selves.get(entry.node_id)
+                if own is not None and (own.is_primary, own.primary_id) != (
+                    entry.is_primary,
+                    entry.primary_id,
+                ):
+                    problems.append(f"node {index} has a stale role for {entry.node_id}")
         return problems
 
     def wait_cluster_ok(self, timeout: float = 30) -> float:

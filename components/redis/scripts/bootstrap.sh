@@ -46,35 +46,35 @@ past_deadline() {
 # and answers PONG. Lone: knows no other node and serves no slot.
 survey() {
     while :; do
-        _table=
-        _missing=
-        for _node in "$@"; do
-            _name=${_node%:*}
-            _port=${_node##*:}
-            _ip=$(resolve_host "$_name")
-            if [ -z "$_ip" ] || [ "$(cli "$_ip" "$_port" ping 2>/dev/null)" != PONG ]; then
-                _missing="$_missing $_node"
+        _sv_table=
+        _sv_missing=
+        for _sv_node in "$@"; do
+            _sv_name=${_sv_node%:*}
+            _sv_port=${_sv_node##*:}
+            _sv_ip=$(resolve_host "$_sv_name")
+            if [ -z "$_sv_ip" ] || [ "$(cli "$_sv_ip" "$_sv_port" ping 2>/dev/null)" != PONG ]; then
+                _sv_missing="$_sv_missing $_sv_node"
                 continue
             fi
-            _id=$(cli "$_ip" "$_port" cluster myid 2>/dev/null)
-            _known=$(cli "$_ip" "$_port" cluster info 2>/dev/null |
+            _sv_id=$(cli "$_sv_ip" "$_sv_port" cluster myid 2>/dev/null)
+            _sv_known=$(cli "$_sv_ip" "$_sv_port" cluster info 2>/dev/null |
                 awk -F: '$1 == "cluster_known_nodes" { print $2 }')
-            _slots=$(cli "$_ip" "$_port" cluster nodes 2>/dev/null |
+            _sv_slots=$(cli "$_sv_ip" "$_sv_port" cluster nodes 2>/dev/null |
                 awk '$3 ~ /(^|,)myself(,|$)/ { print NF - 8 }')
-            if [ "${_known:-0}" -le 1 ] && [ "${_slots:-0}" -eq 0 ]; then
-                _kind=lone
+            if [ "${_sv_known:-0}" -le 1 ] && [ "${_sv_slots:-0}" -eq 0 ]; then
+                _sv_kind=lone
             else
-                _kind=member
+                _sv_kind=member
             fi
-            _table="$_table$_name $_port $_ip $_id $_kind
+            _sv_table="$_sv_table$_sv_name $_sv_port $_sv_ip $_sv_id $_sv_kind
 "
         done
-        if [ -z "$_missing" ]; then
-            printf '%s' "$_table"
+        if [ -z "$_sv_missing" ]; then
+            printf '%s' "$_sv_table"
             return 0
         fi
-        past_deadline && die "nodes not answering after ${timeout}s:$_missing"
-        log "waiting for nodes to answer:$_missing"
+        past_deadline && die "nodes not answering after ${timeout}s:$_sv_missing"
+        log "waiting for nodes to answer:$_sv_missing"
         sleep 2
     done
 }
@@ -95,7 +95,7 @@ stale_entries() {
         }'
 }
 
-# The id of the live, slot-serving primary with the fewest live replicas in CLUSTER NODES text $1.
+# The id of the live, slot-serving primary with the fewest live replicas in CLUSTER NODES lines $1.
 primary_needing_replica() {
     printf '%s\n' "$1" | awk '
         $3 ~ /master/ && $3 !~ /fail|noaddr|handshake/ && NF > 8 { replicas[$1] = 0 }
@@ -110,74 +110,93 @@ primary_needing_replica() {
 }
 
 create_cluster() {
-    _addresses=$(printf '%s' "$table" | awk '{ printf "%s%s:%s", sep, $3, $2; sep = " " }')
+    _cc_addresses=$(printf '%s' "$table" | awk '{ printf "%s%s:%s", sep, $3, $2; sep = " " }')
     log "no node has slots yet: creating the cluster of $node_count nodes, $replicas replica(s) each"
     # shellcheck disable=SC2086  # one argument per address
-    if ! _out=$(redis-cli --no-auth-warning --cluster create $_addresses \
+    if ! _cc_out=$(redis-cli --no-auth-warning --cluster create $_cc_addresses \
         --cluster-replicas "$replicas" --cluster-yes 2>&1); then
-        printf '%s\n' "$_out" >&2
+        printf '%s\n' "$_cc_out" >&2
         die "redis-cli --cluster create failed"
     fi
-    printf '%s\n' "$_out" | tail -n 3 >&2
+    printf '%s\n' "$_cc_out" | tail -n 3 >&2
 }
 
 # Re-adds the lone node $1 ($2 = ip, $3 = port, $4 = id) through the member at $5:$6.
 readd_node() {
-    _name=$1 _ip=$2 _port=$3 _id=$4 _seed_ip=$5 _seed_port=$6
-    log "$_name:$_port came back empty (id $_id): re-adding it as a replica"
+    _ra_name=$1 _ra_ip=$2 _ra_port=$3 _ra_id=$4 _ra_seed_ip=$5 _ra_seed_port=$6
+    log "$_ra_name:$_ra_port came back empty (id $_ra_id): re-adding it as a replica"
     while :; do
-        _view=$(cli "$_seed_ip" "$_seed_port" cluster nodes)
-        _pending=$(stale_entries "$_view" "$_id" "$_name" "$_ip" "$_port" | awk '$2 > 0 { print $1 }')
-        _failing=$(failing_primaries "$_view")
-        if [ -z "$_pending" ] && [ -z "$_failing" ]; then
+        _ra_view=$(cli "$_ra_seed_ip" "$_ra_seed_port" cluster nodes)
+        _ra_pending=$(stale_entries "$_ra_view" "$_ra_id" "$_ra_name" "$_ra_ip" "$_ra_port" | awk '$2 > 0 { print $1 }')
+        _ra_failing=$(failing_primaries "$_ra_view")
+        if [ -z "$_ra_pending" ] && [ -z "$_ra_failing" ]; then
             break
         fi
-        past_deadline && die "slots of $_pending$_failing are still not served by a live primary" \
+        past_deadline && die "slots of $_ra_pending$_ra_failing are still not served by a live primary" \
             "after ${timeout}s: a shard lost all its nodes and its keys; recover it by hand"
-        log "waiting for the failover of ${_pending:-$_failing}"
+        # A primary whose address now answers with another id is gone for good, but the cluster
+        # may never notice: an entry whose address was taken over is marked noaddr and no longer
+        # pinged, so it never times out. Its replica is promoted here instead (FORCE: without the
+        # old primary's agreement, still elected by the majority of primaries).
+        for _ra_gone in $_ra_pending; do
+            [ "$_ra_gone" = "${_ra_forced:-}" ] && continue
+            _ra_heir=$(printf '%s\n' "$_ra_view" | awk -v gone="$_ra_gone" '
+                $4 == gone && $3 !~ /fail|noaddr|handshake/ { split($2, e, "@"); print e[1]; exit }')
+            if [ -n "$_ra_heir" ]; then
+                log "primary $_ra_gone lost its data: promoting its replica $_ra_heir"
+                cli "${_ra_heir%:*}" "${_ra_heir##*:}" cluster failover force >/dev/null 2>&1 || true
+                _ra_forced=$_ra_gone
+            fi
+        done
+        log "waiting for the failover of ${_ra_pending:-$_ra_failing}"
         sleep 1
     done
-    for _stale in $(stale_entries "$_view" "$_id" "$_name" "$_ip" "$_port" | awk '{ print $1 }'); do
-        log "forgetting $_stale, which lived at $_name:$_port"
-        printf '%s' "$table" | while read -r _m_name _m_port _m_ip _m_id _m_kind; do
-            [ "$_m_kind" = member ] || continue
-            cli "$_m_ip" "$_m_port" cluster forget "$_stale" >/dev/null 2>&1 || true
+    for _ra_stale in $(stale_entries "$_ra_view" "$_ra_id" "$_ra_name" "$_ra_ip" "$_ra_port" | awk '{ print $1 }'); do
+        log "forgetting $_ra_stale, which lived at $_ra_name:$_ra_port"
+        printf '%s' "$table" | while read -r _ra_m_name _ra_m_port _ra_m_ip _ra_m_id _ra_m_kind; do
+            [ "$_ra_m_kind" = member ] || continue
+            cli "$_ra_m_ip" "$_ra_m_port" cluster forget "$_ra_stale" >/dev/null 2>&1 || true
         done
     done
-    _primary=$(primary_needing_replica "$(cli "$_seed_ip" "$_seed_port" cluster nodes)")
-    [ -n "$_primary" ] || die "no live primary to attach $_name:$_port to"
-    log "adding $_name:$_port as a replica of $_primary"
-    if ! _out=$(redis-cli --no-auth-warning --cluster add-node "$_ip:$_port" \
-        "$_seed_ip:$_seed_port" --cluster-slave --cluster-master-id "$_primary" 2>&1); then
-        printf '%s\n' "$_out" >&2
-        die "redis-cli --cluster add-node $_name:$_port failed"
+    # Counted from each member's own line: gossip can still show a fresh replica as a primary.
+    _ra_selves=$(printf '%s' "$table" | while read -r _ra_m_name _ra_m_port _ra_m_ip _ra_m_id _ra_m_kind; do
+        [ "$_ra_m_kind" = member ] || continue
+        cli "$_ra_m_ip" "$_ra_m_port" cluster nodes | awk '$3 ~ /(^|,)myself(,|$)/'
+    done)
+    _ra_primary=$(primary_needing_replica "$_ra_selves")
+    [ -n "$_ra_primary" ] || die "no live primary to attach $_ra_name:$_ra_port to"
+    log "adding $_ra_name:$_ra_port as a replica of $_ra_primary"
+    if ! _ra_out=$(redis-cli --no-auth-warning --cluster add-node "$_ra_ip:$_ra_port" \
+        "$_ra_seed_ip:$_ra_seed_port" --cluster-slave --cluster-master-id "$_ra_primary" 2>&1); then
+        printf '%s\n' "$_ra_out" >&2
+        die "redis-cli --cluster add-node $_ra_name:$_ra_port failed"
     fi
 }
 
 # Waits until every node reports cluster_state:ok, serves or replicates from live primaries only,
 # and is seen by the first node without failure flags.
 wait_healthy() {
-    _seed_ip=$(printf '%s' "$table" | awk 'NR == 1 { print $3 }')
-    _seed_port=$(printf '%s' "$table" | awk 'NR == 1 { print $2 }')
+    _wh_seed_ip=$(printf '%s' "$table" | awk 'NR == 1 { print $3 }')
+    _wh_seed_port=$(printf '%s' "$table" | awk 'NR == 1 { print $2 }')
     while :; do
-        _problem=
-        _view=$(cli "$_seed_ip" "$_seed_port" cluster nodes 2>&1) || true
-        _failing=$(failing_primaries "$_view")
-        [ -z "$_failing" ] || _problem="primaries failing: $_failing"
-        _table_now=$(survey "$@")
-        for _id in $(printf '%s' "$_table_now" | awk '{ print $4 }'); do
-            printf '%s\n' "$_view" |
-                awk -v id="$_id" '$1 == id && $3 !~ /fail|noaddr|handshake/ { found = 1 } END { exit !found }' ||
-                _problem="$_problem node $_id not healthy in the cluster view;"
+        _wh_problem=
+        _wh_view=$(cli "$_wh_seed_ip" "$_wh_seed_port" cluster nodes 2>&1) || true
+        _wh_failing=$(failing_primaries "$_wh_view")
+        [ -z "$_wh_failing" ] || _wh_problem="primaries failing: $_wh_failing"
+        _wh_table_now=$(survey "$@")
+        for _wh_id in $(printf '%s' "$_wh_table_now" | awk '{ print $4 }'); do
+            printf '%s\n' "$_wh_view" |
+                awk -v id="$_wh_id" '$1 == id && $3 !~ /fail|noaddr|handshake/ { found = 1 } END { exit !found }' ||
+                _wh_problem="$_wh_problem node $_wh_id not healthy in the cluster view;"
         done
-        _states=$(printf '%s' "$_table_now" | while read -r _n _p _i _x _k; do
-            cli "$_i" "$_p" cluster info | awk -F: -v n="$_n" '$1 == "cluster_state" && $2 != "ok" { print n }'
+        _wh_states=$(printf '%s' "$_wh_table_now" | while read -r _wh_n _wh_p _wh_i _wh_x _wh_k; do
+            cli "$_wh_i" "$_wh_p" cluster info | awk -F: -v n="$_wh_n" '$1 == "cluster_state" && $2 != "ok" { print n }'
         done)
-        [ -z "$_states" ] || _problem="$_problem cluster_state not ok on: $_states"
-        if [ -z "$_problem" ]; then
+        [ -z "$_wh_states" ] || _wh_problem="$_wh_problem cluster_state not ok on: $_wh_states"
+        if [ -z "$_wh_problem" ]; then
             return 0
         fi
-        past_deadline && die "cluster not healthy after ${timeout}s: $_problem"
+        past_deadline && die "cluster not healthy after ${timeout}s: $_wh_problem"
         sleep 0.5
     done
 }

@@ -52,29 +52,29 @@ local_host() {
 # redis-cli against host $1 port $2 with the remaining arguments; replies without carriage
 # returns. Error replies come out as text too: callers judge the reply, not the exit status.
 cli() {
-    _host=$1
-    _port=$2
+    _cli_host=$1
+    _cli_port=$2
     shift 2
-    redis-cli --no-auth-warning -h "$_host" -p "$_port" "$@" | tr -d '\r'
+    redis-cli --no-auth-warning -h "$_cli_host" -p "$_cli_port" "$@" | tr -d '\r'
 }
 
 # The IP address of host name $1: REDIS_HOSTS_FILE first, then the system resolver (IPv4 first).
 # Prints nothing when the name does not resolve. An IP address resolves to itself.
 resolve_host() {
-    _name=$1
-    _ip=
+    _rh_name=$1
+    _rh_ip=
     if [ -n "${REDIS_HOSTS_FILE:-}" ] && [ -r "$REDIS_HOSTS_FILE" ]; then
-        _ip=$(awk -v name="$_name" '
+        _rh_ip=$(awk -v name="$_rh_name" '
             $1 !~ /^#/ { for (i = 2; i <= NF; i++) if ($i == name) { print $1; exit } }
         ' "$REDIS_HOSTS_FILE")
     fi
-    if [ -z "$_ip" ]; then
-        _ip=$(getent ahostsv4 "$_name" 2>/dev/null | awk '{ print $1; exit }')
+    if [ -z "$_rh_ip" ]; then
+        _rh_ip=$(getent ahostsv4 "$_rh_name" 2>/dev/null | awk '{ print $1; exit }')
     fi
-    if [ -z "$_ip" ]; then
-        _ip=$(getent hosts "$_name" 2>/dev/null | awk '{ print $1; exit }')
+    if [ -z "$_rh_ip" ]; then
+        _rh_ip=$(getent hosts "$_rh_name" 2>/dev/null | awk '{ print $1; exit }')
     fi
-    [ -n "$_ip" ] && printf '%s\n' "$_ip"
+    [ -n "$_rh_ip" ] && printf '%s\n' "$_rh_ip"
     return 0
 }
 
@@ -84,22 +84,22 @@ resolve_host() {
 # Lines whose hostname does not resolve are kept as they are. Format of a node line (Redis 7):
 #   <id> <ip>:<port>@<bus-port>[,<hostname>[,<aux>=<value>...]] <flags> ...
 repair_nodes_conf() {
-    _conf=$1
-    [ -s "$_conf" ] || return 0
-    _map="$_conf.addresses.$$"
-    _new="$_conf.repaired.$$"
-    _status=0
-    : >"$_map"
-    for _name in $(awk '
+    _rn_conf=$1
+    [ -s "$_rn_conf" ] || return 0
+    _rn_map="$_rn_conf.addresses.$$"
+    _rn_new="$_rn_conf.repaired.$$"
+    _rn_status=0
+    : >"$_rn_map"
+    for _rn_name in $(awk '
         $1 != "vars" && NF >= 8 {
             split($2, part, ",")
             if (part[2] != "" && part[2] !~ /=/ && !seen[part[2]]++) print part[2]
-        }' "$_conf"); do
-        _ip=$(resolve_host "$_name")
-        if [ -n "$_ip" ]; then
-            printf '%s %s\n' "$_name" "$_ip" >>"$_map"
+        }' "$_rn_conf"); do
+        _rn_ip=$(resolve_host "$_rn_name")
+        if [ -n "$_rn_ip" ]; then
+            printf '%s %s\n' "$_rn_name" "$_rn_ip" >>"$_rn_map"
         else
-            log "nodes.conf: $_name does not resolve; keeping its last known address"
+            log "nodes.conf: $_rn_name does not resolve; keeping its last known address"
         fi
     done
     awk '
@@ -113,7 +113,8 @@ repair_nodes_conf() {
                 port = endpoint
                 sub(/.*:/, "", port)
                 old_ip = substr(endpoint, 1, length(endpoint) - length(port) - 1)
-                if (old_ip != address[name]) {
+                # An entry without an address (noaddr, :0) has no port to keep: leave it.
+                if (old_ip != "" && port != "0" && old_ip != address[name]) {
                     printf "nodes.conf: %s %s -> %s\n", name, old_ip, address[name] > "/dev/stderr"
                     $2 = address[name] ":" port substr($2, at)
                     changed = 1
@@ -122,14 +123,14 @@ repair_nodes_conf() {
         }
         { print }
         END { if (changed) exit 10 }
-    ' "$_map" "$_conf" >"$_new" || _status=$?
-    rm -f "$_map"
-    case "${_status:-0}" in
-        0) rm -f "$_new" ;;
-        10) mv "$_new" "$_conf" ;;
+    ' "$_rn_map" "$_rn_conf" >"$_rn_new" || _rn_status=$?
+    rm -f "$_rn_map"
+    case "${_rn_status:-0}" in
+        0) rm -f "$_rn_new" ;;
+        10) mv "$_rn_new" "$_rn_conf" ;;
         *)
-            rm -f "$_new"
-            die "cannot rewrite $_conf"
+            rm -f "$_rn_new"
+            die "cannot rewrite $_rn_conf"
             ;;
     esac
 }
