@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -10,10 +11,11 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from cachectl.backup import S3Client
-from cachectl.backup_cli import app
+from cachectl.backup_cli import RichReporter, app
 from tests.tools import free_port
 from tests.unit.test_backup_store import (
     BUCKET,
@@ -158,3 +160,21 @@ def test_the_module_runs_as_a_program_and_fails_in_one_line(tmp_path: Path) -> N
 
 def test_a_usage_error_exits_with_2() -> None:
     assert CliRunner().invoke(app, ["restore"]).exit_code == 2
+
+
+def test_progress_bars_show_on_a_terminal_and_plain_lines_in_a_log() -> None:
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
+    reporter = RichReporter(terminal)
+    with reporter.transfer("upload aaaaaaaa", 2_000_000) as advance:
+        advance(1_500_000)
+        advance(500_000)
+    shown = cast(io.StringIO, terminal.file).getvalue()
+    assert "upload aaaaaaaa" in shown and "2.0/2.0 MB" in shown, shown
+
+    log = Console(file=io.StringIO(), force_terminal=False, width=40)
+    reporter = RichReporter(log)
+    with reporter.transfer("upload aaaaaaaa", 10) as advance:
+        advance(10)
+    reporter.info("a line longer than the forty columns of this console is never wrapped")
+    (line,) = cast(io.StringIO, log.file).getvalue().splitlines()
+    assert line.endswith("a line longer than the forty columns of this console is never wrapped")
