@@ -119,7 +119,9 @@ def _settings(
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # Off a terminal (logs, pipes) rich would wrap tables at 80 columns: give them room instead.
+    width = None if sys.stdout.isatty() else 160
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 # ---- health ------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis
+from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from components.redis.lab import SLOT_COUNT, ClusterEntry, parse_cluster_nodes
 
@@ -112,6 +114,8 @@ class ConnectionSettings:
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": min(self.socket_timeout, 3.0),
             "decode_responses": True,
+            # One quick retry: a member that refuses twice is down, and the operator waits.
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.1), 1),
         }
         if self.tls:
             options["ssl"] = True

@@ -101,30 +101,39 @@ def _role(view: ClusterView, entry: ClusterEntry) -> str | None:
 
 
 def switched_problems(view: ClusterView, plan: FailoverPlan) -> list[str]:
-    """What is still missing for the failover to be complete (empty: done)."""
+    """What is still missing for the failover to be complete (empty: done): both nodes state
+    their new roles, and every member that answers has learnt them, serves all slots and says
+    cluster_state:ok. Clients asking a member that has not learnt them yet would be sent to the
+    old primary."""
     problems: list[str] = []
     if _role(view, plan.replica) != "master":
         problems.append(f"{describe(plan.replica)} is not a primary yet")
-    old_role = _role(view, plan.primary)
-    if old_role not in (None, "slave"):
+    old_primary_answers = _role(view, plan.primary) is not None
+    if old_primary_answers and _role(view, plan.primary) != "slave":
         problems.append(f"{describe(plan.primary)} is still a primary")
     for entry in view.entries:
         client = view.node_client(entry)
         try:
             state = cluster_info(client).get("cluster_state")
-            served = sum(
-                e.slot_count
-                for e in parse_cluster_nodes(cluster_nodes_text(client))
-                if e.is_primary and e.healthy
-            )
+            seen = parse_cluster_nodes(cluster_nodes_text(client))
         except (redis.RedisError, OSError):
             continue  # a member that is down (the FORCE case) has no say
         finally:
             client.close()
         if state != "ok":
             problems.append(f"{describe(entry)} says cluster_state:{state}")
+        served = sum(e.slot_count for e in seen if e.is_primary and e.healthy)
         if served != SLOT_COUNT:
             problems.append(f"{describe(entry)} sees {served} of {SLOT_COUNT} slots served")
+        roles = {e.node_id: e for e in seen}
+        promoted = roles.get(plan.replica.node_id)
+        demoted = roles.get(plan.primary.node_id)
+        if promoted is None or not promoted.is_primary:
+            problems.append(f"{describe(entry)} does not see {describe(plan.replica)} as primary")
+        if old_primary_answers and (
+            demoted is None or demoted.is_primary or demoted.primary_id != plan.replica.node_id
+        ):
+            problems.append(f"{describe(entry)} still sees {describe(plan.primary)} as primary")
     return problems
 
 
