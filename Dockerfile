@@ -1,0 +1,38 @@
+# The tools image: cachectl and the backup program (`python -m cachectl.backup_cli backup`, run by
+# the RedisBackups CronJob), with redis-cli, which takes the RDB snapshots.
+#   docker build -t ghcr.io/acme/cache-platform-tools:<version> .
+FROM python:3.11.13-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# redis-cli from Debian 12 (7.0): `--rdb` streams a primary's snapshot over the network.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends redis-tools \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/cache-platform
+
+# The ops tools' runtime libraries only (not the Pulumi SDKs or test tools), at the versions
+# requirements.txt pins (pip takes no extras in a constraints file, hence the sed); a layer that
+# changes only when the pins do.
+COPY requirements.txt ./
+RUN sed -E 's/\[[^]]*\]//' requirements.txt > constraints.txt \
+    && pip install --constraint constraints.txt boto3 cloudflare PyYAML redis requests rich typer \
+    && rm constraints.txt
+
+COPY pyproject.toml ./
+COPY cachectl/ cachectl/
+COPY components/ components/
+RUN pip install --no-deps . && rm -rf build ./*.egg-info
+
+# Numeric, so Kubernetes can verify runAsNonRoot; the CronJob runs as the same UID.
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin cachectl
+USER 10001:10001
+WORKDIR /tmp
+
+ENTRYPOINT ["python", "-m", "cachectl.backup_cli"]
+CMD ["--help"]
