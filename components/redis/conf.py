@@ -234,6 +234,8 @@ def render_redis_conf(spec: RedisConfSpec) -> str:
                 "repl-diskless-sync-delay 5",
                 f"repl-diskless-sync-max-replicas {spec.replicas_per_primary}",
                 "repl-diskless-load disabled",
+                "# Counts toward maxmemory (Redis 7 shares it with the replicas' output buffers);",
+                "# a replica back from a restart within it resyncs partially, not in full.",
                 f"repl-backlog-size {spec.repl_backlog_bytes}",
                 "repl-timeout 60",
                 "# A replica that falls behind by more than this during a full sync is cut off;",

@@ -660,8 +660,8 @@ def acked_set(
     """SET on the key's primary, then WAIT for `replicas` on the same connection.
 
     Returns (written, acknowledged): written when SET answered OK, acknowledged when WAIT also
-    reported at least `replicas` replicas. On any failure the client's slot map is refreshed, so
-    the next call finds a promoted replica.
+    reported at least `replicas` replicas (with `replicas=0` no WAIT is sent). On any failure
+    the client's slot map is refreshed, so the next call finds a promoted replica.
     """
     try:
         # redis-py's cluster internals are not fully typed.
@@ -672,13 +672,14 @@ def acked_set(
             raise redis.ConnectionError(f"no connection for {key}")
         pipe: Any = connection.pipeline(transaction=False)
         pipe.set(key, value)
-        pipe.wait(replicas, timeout_ms)
-        written, acked = pipe.execute()
+        if replicas > 0:
+            pipe.wait(replicas, timeout_ms)
+        written, *acked = pipe.execute()
     except (redis.RedisError, OSError):
         with contextlib.suppress(redis.RedisError, OSError):
             cluster.nodes_manager.initialize()
         return False, False
-    return written is True, written is True and int(acked) >= replicas
+    return written is True, written is True and int(acked[0] if acked else 0) >= replicas
 
 
 def _default_conf() -> str:
