@@ -123,6 +123,55 @@ def test_health_fails_naming_the_reason_after_a_replica_is_killed(lab: RedisLab)
     assert "Traceback" not in result.output
 
 
+class FakePrometheus:
+    """Answers /api/v1/query for cache_hit_rate with one sample per service."""
+
+    def __init__(self, rates: dict[str, float]) -> None:
+        self.queries: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.queries.append(self.path)
+                result = [
+                    {"metric": {"service": service}, "value": [1700000000.0, str(rate)]}
+                    for service, rate in rates.items()
+                ]
+                body = json.dumps(
+                    {"status": "success", "data": {"resultType": "vector", "result": result}}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def test_health_reads_the_hit_rate_from_prometheus(cli: Cli) -> None:
+    prometheus = FakePrometheus({"catalog": 0.991, "cart": 0.912})
+    try:
+        result = cli("health", "--prometheus", prometheus.url)
+    finally:
+        prometheus.close()
+    assert prometheus.queries == ["/api/v1/query?query=cache_hit_rate"]
+    assert result.exit_code == 1
+    assert "✗ cache hit rate above 95 %: below in cart 91.2 % (cache_hit_rate)" in result.stdout
+    assert result.stderr.strip() == "error: 1 of 8 checks failed: cache hit rate above 95 %"
+
+
 # ---- warm --------------------------------------------------------------------------------
 
 
