@@ -20,7 +20,7 @@ SIZING_CONFIGMAP = "cache-platform-sizing"
 SIZING_KEY = "sizing.json"
 
 
-def sizing_document(traffic: TrafficConfig, cdn: CdnConfig) -> dict[str, float | int]:
+def sizing_document(traffic: TrafficConfig, cdn: CdnConfig) -> dict[str, float | int | str]:
     """The sizing assumptions as plain data (also what the cost model and policies parse)."""
     return {
         "services": traffic.services,
@@ -28,6 +28,8 @@ def sizing_document(traffic: TrafficConfig, cdn: CdnConfig) -> dict[str, float |
         "spikeMultiplier": traffic.spike_multiplier,
         "cdnMonthlyEgressGb": cdn.monthly_egress_gb if cdn.enabled else 0.0,
         "cdnMonthlyRequestsMillions": cdn.monthly_requests_millions if cdn.enabled else 0.0,
+        # Priced when the zone is adopted (zoneId): then no ZoneSubscription declares the plan.
+        "cdnPlan": cdn.plan.value,
     }
 
 

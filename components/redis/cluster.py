@@ -30,6 +30,7 @@ SCRIPTS_MOUNT = "/scripts"
 DATA_MOUNT = "/data"
 RUNTIME_MOUNT = "/run/redis"
 PASSWORD_KEY = "password"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 # A primary hands over to its replica in preStop (CLUSTER FAILOVER, a few seconds), then the
 # process saves and exits; this leaves room for both before the kubelet sends SIGKILL.
 TERMINATION_GRACE_SECONDS = 60
@@ -91,7 +92,10 @@ class RedisCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         namespace_name = settings.namespace
         selector = {"app.kubernetes.io/name": "redis-cluster", "app.kubernetes.io/instance": name}
-        server_labels = {**args.labels, **selector, "app.kubernetes.io/component": "server"}
+        # Jobs (bootstrap, repair, backup) share `selector` so the NetworkPolicy admits them; only
+        # the Redis servers themselves repel each other, or a job could block a Redis pod's node.
+        server_selector = {**selector, "app.kubernetes.io/component": "server"}
+        server_labels = {**args.labels, **server_selector}
         headless_name = f"{name}-headless"
         replicas = node_count(settings)
 
@@ -300,6 +304,12 @@ class RedisCluster(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=server_labels),
                     spec=k8s.core.v1.PodSpecArgs(
                         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
+                        # Pins the instance type the cost model prices (when one is chosen).
+                        node_selector=(
+                            {INSTANCE_TYPE_LABEL: settings.node_type}
+                            if settings.node_type
+                            else None
+                        ),
                         security_context=pod_security,
                         affinity=k8s.core.v1.AffinityArgs(
                             pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
@@ -309,7 +319,7 @@ class RedisCluster(pulumi.ComponentResource):
                                     k8s.core.v1.PodAffinityTermArgs(
                                         topology_key="kubernetes.io/hostname",
                                         label_selector=k8s.meta.v1.LabelSelectorArgs(
-                                            match_labels=selector
+                                            match_labels=server_selector
                                         ),
                                     )
                                 ]
@@ -321,7 +331,9 @@ class RedisCluster(pulumi.ComponentResource):
                                 topology_key="topology.kubernetes.io/zone",
                                 # ScheduleAnyway: a zone outage must not block rescheduling.
                                 when_unsatisfiable="ScheduleAnyway",
-                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                                label_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels=server_selector
+                                ),
                             )
                         ],
                         containers=[redis_container, exporter_container],

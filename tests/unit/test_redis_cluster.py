@@ -91,9 +91,27 @@ def test_one_pod_per_node_and_spread_across_zones(monitor: Any) -> Any:
         ]["metadata"]["labels"]
         selector = terms[0]["labelSelector"]["matchLabels"]
         assert selector.items() <= pod_labels.items(), "anti-affinity must select the Redis pods"
+        # Only servers repel servers: jobs sharing the instance label must not block a node.
+        assert selector["app.kubernetes.io/component"] == "server"
+        job = one(monitor.records, "kubernetes:batch/v1:Job")
+        job_labels = job.inputs["spec"]["template"]["metadata"]["labels"]
+        assert not selector.items() <= job_labels.items()
+        assert "nodeSelector" not in spec
         spread = spec["topologySpreadConstraints"][0]
         assert spread["topologyKey"] == "topology.kubernetes.io/zone"
         assert spread["maxSkew"] == 1
+
+    return when_registered(cluster, check)
+
+
+@pulumi.runtime.test
+def test_chosen_node_type_is_pinned(monitor: Any) -> Any:
+    cluster = build(RedisConfig(node_type="r6g.large"))
+
+    def check() -> None:
+        assert pod_spec(monitor.records)["nodeSelector"] == {
+            "node.kubernetes.io/instance-type": "r6g.large"
+        }
 
     return when_registered(cluster, check)
 
