@@ -43,6 +43,31 @@ if config.cdn.enabled:
     pulumi.export("cdnZoneId", edge.zone_id)
     pulumi.export("cdnWorkerScript", edge.worker_script_name)
 
+if config.backups.enabled:
+    import pulumi_aws as aws
+
+    from components.backups.component import RedisBackups, RedisBackupsArgs
+
+    # The bucket's region is config (the job is told the same region); the provider is built
+    # here, where components are composed, never inside a component.
+    backups_region = aws.Provider("aws-backups", region=config.backups.region)
+    backups = RedisBackups(
+        "redis-backup",
+        RedisBackupsArgs(
+            settings=config.backups,
+            redis_namespace=config.redis.namespace,
+            redis_instance="redis",
+            redis_secret_name=redis.secret_name,
+            redis_nodes=redis.client_endpoint,
+            scratch_size=config.redis.memory,
+            tags=config.tags,
+            labels=config.labels,
+        ),
+        opts=pulumi.ResourceOptions(providers=[backups_region], depends_on=[redis]),
+    )
+    pulumi.export("backupBucket", backups.bucket_name)
+    pulumi.export("backupRoleArn", backups.role_arn)
+
 pulumi.export("environment", config.environment.value)
 pulumi.export("redisEndpoint", redis.client_endpoint)
 pulumi.export("redisSecretName", redis.secret_name)
