@@ -8,7 +8,7 @@ import pulumi
 
 from components.capacity import CapacityPlan, CapacityPlanArgs
 from components.redis.cluster import RedisCluster, RedisClusterArgs
-from components.stack_config import load_stack_config
+from components.stack_config import alerting_secrets, load_stack_config
 
 config = load_stack_config()
 
@@ -42,6 +42,29 @@ if config.cdn.enabled:
     )
     pulumi.export("cdnZoneId", edge.zone_id)
     pulumi.export("cdnWorkerScript", edge.worker_script_name)
+
+if config.monitoring.enabled:
+    from components.monitoring.dashboards import DashboardSizing
+    from components.monitoring.observability import Observability, ObservabilityArgs
+    from policies.budget import DEFAULT_TOTAL_LIMIT
+
+    observability = Observability(
+        "monitoring",
+        ObservabilityArgs(
+            settings=config.monitoring,
+            receiver_credentials=alerting_secrets(),
+            sizing=DashboardSizing(
+                services=config.traffic.services,
+                peak_rps_per_service=config.traffic.normal_rps_per_service
+                * config.traffic.spike_multiplier,
+                # The Business dashboard's cost per request is shown at the ADR's budget
+                # ceiling: the estimate itself depends on every resource, this one included.
+                monthly_cost_usd=DEFAULT_TOTAL_LIMIT,
+            ),
+            labels=config.labels,
+        ),
+    )
+    pulumi.export("grafanaAdminSecret", observability.grafana_admin_secret_name)
 
 if config.backups.enabled:
     import pulumi_aws as aws

@@ -57,6 +57,30 @@ def cdn_files(records: Sequence[ResourceRecord]) -> dict[str, str]:
     return files
 
 
+def _yaml(document: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(document, sort_keys=False, width=100)
+
+
+def monitoring_files(records: Sequence[ResourceRecord]) -> dict[str, str]:
+    """The rule file, the full Alertmanager config and the dashboards, as deployed."""
+    files: dict[str, str] = {}
+    for record in records:
+        if record.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule":
+            files["monitoring/rules.yaml"] = _yaml({"groups": record.inputs["spec"]["groups"]})
+        elif record.type == "kubernetes:helm.sh/v3:Release":
+            config = record.inputs.get("values", {}).get("alertmanager", {}).get("config")
+            if config:
+                files["monitoring/alertmanager.yaml"] = _yaml(config)
+        elif record.type == "kubernetes:core/v1:ConfigMap":
+            labels = record.inputs.get("metadata", {}).get("labels", {})
+            if labels.get("grafana_dashboard") == "1":
+                for key, text in record.inputs.get("data", {}).items():
+                    files[f"monitoring/dashboards/{key}"] = str(text)
+    return files
+
+
 def _duration(seconds: Any) -> str:
     if not isinstance(seconds, (int, float)):
         return "—"
@@ -92,7 +116,7 @@ def cdn_section(records: Sequence[ResourceRecord]) -> str:
     return "\n".join(lines)
 
 
-EXTRACTORS: list[Extractor] = [redis_files, cdn_files]
+EXTRACTORS: list[Extractor] = [redis_files, cdn_files, monitoring_files]
 """Each returns {path relative to build/<stack>/: file text}."""
 
 SECTIONS: list[SectionWriter] = [cdn_section]
