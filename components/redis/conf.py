@@ -25,7 +25,6 @@ MAXMEMORY_PERCENT_RANGE = (50, 95)
 
 PER_NODE_DIRECTIVES = frozenset(
     {
-        "bind",
         "dir",
         "cluster-config-file",
         "cluster-announce-hostname",

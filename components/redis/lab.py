@@ -80,6 +80,11 @@ class LabNode:
         return self.process.pid
 
     @property
+    def dir(self) -> Path:
+        """The node's data directory (AOF, RDB, nodes.conf): what a pod's volume holds."""
+        return self.data_dir
+
+    @property
     def running(self) -> bool:
         return self.pid is not None
 
@@ -103,6 +108,8 @@ class ClusterEntry:
     hostname: str
     flags: frozenset[str]
     primary_id: str | None
+    connected: bool
+    """The cluster bus link to this node is up (always true for the `myself` line)."""
     slots: tuple[tuple[int, int], ...]
 
     @property
@@ -142,6 +149,7 @@ def parse_cluster_nodes(text: str) -> list[ClusterEntry]:
                 hostname=hostname_and_aux.split(",", 1)[0],
                 flags=frozenset(fields[2].split(",")),
                 primary_id=None if fields[3] == "-" else fields[3],
+                connected=fields[7] == "connected",
                 slots=tuple(slots),
             )
         )
@@ -600,9 +608,11 @@ class RedisLab:
         """What keeps the cluster from being fully up, from every running node's point of view.
 
         Fully up: cluster_state:ok on every running node, all 16384 slots served by primaries no
-        running node sees failing, every running node seen healthy by every other, and every
-        node's role seen by the others as the node states it. (With
-        cluster-require-full-coverage off cluster_state alone stays ok while a shard is down.)
+        running node sees failing, every running node seen healthy and linked (bus connected) by
+        every other, and every node's role seen by the others as the node states it. With
+        cluster-require-full-coverage off, cluster_state alone stays ok while a shard is down;
+        and for node-timeout after a restart, peers that cannot be reached carry no failure
+        flag yet, only a disconnected link.
         """
         problems: list[str] = []
         running = [node for node in self.nodes if node.running]
@@ -625,10 +635,12 @@ class RedisLab:
             served = sum(e.slot_count for e in view if e.is_primary and e.healthy)
             if served != SLOT_COUNT:
                 problems.append(f"node {node.index} sees {served} of {SLOT_COUNT} slots served")
-            healthy_ids = {entry.node_id for entry in view if entry.healthy}
+            reachable = {entry.node_id for entry in view if entry.healthy and entry.connected}
             for other_index, other_id in ids.items():
-                if other_id not in healthy_ids:
-                    problems.append(f"node {node.index} does not see node {other_index} healthy")
+                if other_id not in reachable:
+                    problems.append(
+                        f"node {node.index} does not see node {other_index} healthy and connected"
+                    )
             views[node.index] = view
         # Converged: every node's role as it states it itself is what every other node sees.
         selves = {e.node_id: e for view in views.values() for e in view if "myself" in e.flags}

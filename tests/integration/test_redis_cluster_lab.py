@@ -1,9 +1,14 @@
 """On one healthy lab, checks that leave it as they found it: bootstrap idempotence, probes, the
-password's path, and the key convention's hash tags on a real cluster."""
+password's path, and the key convention's hash tags on a real cluster; and the lab's command."""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from redis.exceptions import ResponseError
@@ -11,6 +16,7 @@ from redis.exceptions import ResponseError
 from components.redis.keys import cache_key, invalidation_pattern
 from components.redis.lab import RedisLab
 from tests.integration import redis_lab_fixtures
+from tests.tools import require_tool
 
 # The lab fixture, made visible to pytest in this module.
 shared_lab = redis_lab_fixtures.shared_lab
@@ -110,3 +116,48 @@ def test_invalidation_pattern_matches_exactly_its_keys_across_the_cluster(
     }
     assert found_all == set(wanted + others[:-1])
     client.close()
+
+
+def test_the_lab_command_runs_a_cluster_redis_cli_can_use_until_sigterm(tmp_path: Path) -> None:
+    redis_lab_fixtures.require_redis_tools()
+    redis_cli = require_tool("redis-cli")
+    conf = tmp_path / "redis.conf"
+    conf.write_text(redis_lab_fixtures.lab_conf())
+    command = [sys.executable, "-m", "components.redis.lab", "--conf", str(conf), "--replicas", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        printed: list[str] = []
+        for line in process.stdout:
+            printed.append(line)
+            if line.startswith("Stop:"):
+                break
+        text = "".join(printed)
+        password_file = re.search(r'REDISCLI_AUTH="\$\(cat (\S+)\)"', text)
+        connect = re.search(r"redis-cli -c -h (\S+) -p (\d+)", text)
+        assert password_file and connect, text
+        password = Path(password_file[1]).read_text()
+        assert password not in text
+
+        def cli(*args: str) -> str:
+            return subprocess.run(
+                [redis_cli, "-c", "-h", connect[1], "-p", connect[2], *args],
+                env={**os.environ, "REDISCLI_AUTH": password},
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+
+        # Keys on every shard: redis-cli follows the redirects to the other nodes.
+        for number in range(10):
+            assert cli("set", f"cli:{number}", str(number)) == "OK"
+        assert [cli("get", f"cli:{number}") for number in range(10)] == [
+            str(number) for number in range(10)
+        ]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        remaining, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "stopping the lab" in remaining
+    assert not Path(password_file[1]).parent.exists()

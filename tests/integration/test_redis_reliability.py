@@ -134,14 +134,14 @@ def test_full_restart_brings_every_key_back_on_the_same_or_new_addresses(lab: Re
 
     lab.restart_all(hosts=[f"127.0.0.{10 + node.index}" for node in lab.nodes])
 
-    for node in lab.nodes:
-        log = node.log_path.read_text()
-        assert f"nodes.conf: {node.hostname} 127.0.0.1 -> {node.host}" in log, node.hostname
     lab.wait_cluster_ok(timeout=30)
     addresses = {(e.ip, e.port) for view in views_of(lab).values() for e in view}
     assert addresses == {(node.host, node.port) for node in lab.nodes}
     assert {node.index: lab.node_id(node) for node in lab.nodes} == ids_before
     assert missing_keys(lab, expected) == []
+    for node in lab.nodes:
+        log = node.log_path.read_text()
+        assert f"nodes.conf: {node.hostname} 127.0.0.1 -> {node.host}" in log, node.hostname
 
 
 def test_a_node_restarted_on_a_new_address_rejoins(lab: RedisLab) -> None:
