@@ -8,10 +8,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# redis-cli from Debian 12 (7.0): `--rdb` streams a primary's snapshot over the network.
-RUN apt-get update \
-    && apt-get install --yes --no-install-recommends redis-tools \
-    && rm -rf /var/lib/apt/lists/*
+# redis-cli and redis-server of the cluster's own image (7.2): `--rdb` streams a primary's
+# snapshot, and `load` needs a server that reads 7.2 RDB files (Debian 12 ships 7.0, which cannot).
+# Keep this tag equal to cache-platform:redis.image.
+COPY --from=redis:7.2.6 /usr/local/bin/redis-server /usr/local/bin/redis-cli /usr/local/bin/
 
 WORKDIR /opt/cache-platform
 

@@ -671,7 +671,11 @@ def test_image_has_every_library_cachectl_imports() -> None:
 def test_image_runs_the_backup_program_as_the_jobs_non_root_user() -> None:
     text = dockerfile()
     assert re.search(r"^FROM python:3\.11\.\d+-slim-\w+$", text, re.M), "pin the base image"
-    assert re.search(r"apt-get install .*redis-tools", text), "the program runs redis-cli"
+    redis_image = re.search(r"^COPY --from=(redis:\S+) .*redis-server.*redis-cli", text, re.M)
+    assert redis_image, "the program runs redis-cli and (to load) redis-server"
+    assert redis_image.group(1) == RedisConfig().image, (
+        "the tools' Redis must read the cluster's RDB"
+    )
     assert re.search(rf"^USER {TOOLS_UID}(:{TOOLS_UID})?$", text, re.M)
     assert 'ENTRYPOINT ["python", "-m", "cachectl.backup_cli"]' in text
     assert "pip install --no-deps ." in text
