@@ -181,6 +181,7 @@ def member(index: int, primary: int | None = None, healthy: bool = True) -> Clus
         hostname=f"redis-{index}",
         flags=frozenset(flags),
         primary_id=None if primary is None else f"{primary:040d}",
+        connected=True,
         slots=((0, 16383),) if primary is None else (),
     )
 

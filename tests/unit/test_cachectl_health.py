@@ -30,6 +30,7 @@ def entry(index: int, primary_of: int | None = None, **changes: object) -> Clust
         hostname=f"redis-{index}.redis-headless.cache.svc.cluster.local",
         flags=frozenset({"master"} if is_primary else {"slave"}),
         primary_id=None if is_primary else f"{primary_of:040d}",
+        connected=True,
         slots=(slots[index],) if is_primary else (),
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]

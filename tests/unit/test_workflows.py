@@ -744,7 +744,7 @@ def test_main_writes_the_comment_and_fails_when_the_diff_fails(
     assert "could not be computed" in out.read_text()
 
 
-# --- .github/scripts/post-plan-comments.js --------------------------------------------------------
+# --- .github/scripts/post-plan-comments.cjs --------------------------------------------------------
 POSTER_HARNESS = textwrap.dedent(
     """\
     const poster = require(process.argv[2]);
@@ -801,12 +801,12 @@ def _artifacts(root: Path, bodies: Mapping[str, str], pull: str = "7") -> Path:
 
 def run_harness(tmp_path: Path, scenario: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     node = require_tool("node")
-    harness = tmp_path / "harness.js"
+    harness = tmp_path / "harness.cjs"
     harness.write_text(POSTER_HARNESS)
     scenario_file = tmp_path / "scenario.json"
     scenario_file.write_text(json.dumps(scenario))
     return subprocess.run(
-        [node, str(harness), str(SCRIPTS_DIR / "post-plan-comments.js"), str(scenario_file)],
+        [node, str(harness), str(SCRIPTS_DIR / "post-plan-comments.cjs"), str(scenario_file)],
         capture_output=True,
         text=True,
         timeout=60,
