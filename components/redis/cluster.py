@@ -234,6 +234,14 @@ class RedisCluster(pulumi.ComponentResource):
                     name="REDIS_ANNOUNCE_HOSTNAME",
                     value=f"$(POD_NAME).{headless_name}.{namespace_name}.svc.cluster.local",
                 ),
+                k8s.core.v1.EnvVarArgs(
+                    # Announced to peers, so a restarted pod's new IP spreads at once instead of
+                    # being learnt from its first connections.
+                    name="REDIS_ANNOUNCE_IP",
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="status.podIP")
+                    ),
+                ),
                 k8s.core.v1.EnvVarArgs(name="REDIS_CONF", value=f"{CONFIG_MOUNT}/redis.conf"),
                 k8s.core.v1.EnvVarArgs(name="REDIS_DATA_DIR", value=DATA_MOUNT),
                 k8s.core.v1.EnvVarArgs(name="REDIS_RUNTIME_DIR", value=RUNTIME_MOUNT),
