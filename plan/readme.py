@@ -109,7 +109,24 @@ def config_reference() -> str:
     return "\n".join(lines)
 
 
-GENERATED = {"config-reference": config_reference}
+def policy_reference() -> str:
+    from policies.docs import load_configs, policy_table
+
+    return policy_table(load_configs())
+
+
+def cache_tiers() -> str:
+    from components.cdn.cache_rules import render_cache_rules, rules_table
+    from components.config import CdnConfig
+
+    return rules_table(render_cache_rules(CdnConfig()))
+
+
+GENERATED = {
+    "config-reference": config_reference,
+    "policy-reference": policy_reference,
+    "cache-tiers": cache_tiers,
+}
 
 
 def render(text: str) -> str:
