@@ -16,6 +16,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, cast
 
+from components.cdn.tiers import (
+    DEFAULT_BYPASS_PATHS,
+    DEFAULT_SESSION_COOKIE,
+    MEDIUM_PATH_PREFIXES,
+    SHORT_PATH_PREFIXES,
+    STATIC_EXTENSIONS,
+    tier_violations,
+)
+from components.cdn.tiers import DEFAULT_TIERS as ADR_TIERS
 from components.settings import (
     CLOUDFLARE_ID,
     DNS_LABEL,
@@ -183,17 +192,16 @@ class CacheTierSettings:
 
 DEFAULT_TIERS: Mapping[str, CacheTierSettings] = MappingProxyType(
     {
-        "short": CacheTierSettings(
-            edge_ttl=600, browser_ttl=60, stale_while_revalidate=60, stale_if_error=300
-        ),
-        "medium": CacheTierSettings(
-            edge_ttl=7200, browser_ttl=300, stale_while_revalidate=600, stale_if_error=3600
-        ),
-        "long": CacheTierSettings(
-            edge_ttl=86400, browser_ttl=86400, stale_while_revalidate=3600, stale_if_error=86400
-        ),
+        name: CacheTierSettings(
+            edge_ttl=tier.edge_ttl,
+            browser_ttl=tier.browser_ttl,
+            stale_while_revalidate=tier.stale_while_revalidate,
+            stale_if_error=tier.stale_if_error,
+        )
+        for name, tier in ADR_TIERS.items()
     }
 )
+"""ADR-011's tiers (components/cdn/tiers.py) as config settings."""
 
 
 @dataclass(frozen=True)
@@ -217,12 +225,12 @@ class CdnConfig:
         None, "Origin the proxied DNS records point to (required when enabled).", checks=(HOSTNAME,)
     )
     session_cookie: str = setting(
-        "session_id",
+        DEFAULT_SESSION_COOKIE,
         "Requests carrying this cookie bypass the edge cache.",
         checks=(matches(r"[A-Za-z0-9_.-]+", "a cookie name"),),
     )
     bypass_paths: tuple[str, ...] = setting(
-        ("/cart", "/checkout", "/account"),
+        DEFAULT_BYPASS_PATHS,
         "Path prefixes never cached.",
         checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
     )
@@ -234,36 +242,19 @@ class CdnConfig:
         merge=True,
     )
     long_extensions: tuple[str, ...] = setting(
-        (
-            "css",
-            "js",
-            "mjs",
-            "map",
-            "png",
-            "jpg",
-            "jpeg",
-            "gif",
-            "webp",
-            "avif",
-            "svg",
-            "ico",
-            "woff",
-            "woff2",
-            "ttf",
-            "otf",
-        ),
+        STATIC_EXTENSIONS,
         "File extensions of static assets, cached on the long tier.",
         why="ADR-011: 24 h for rarely changing data.",
         checks=(matches(r"[a-z0-9]{1,10}", "lowercase extensions without the dot"),),
     )
     medium_paths: tuple[str, ...] = setting(
-        ("/catalog", "/products", "/categories", "/api/"),
+        MEDIUM_PATH_PREFIXES,
         "Path prefixes of catalog/product pages and the API, cached on the medium tier.",
         why="ADR-011: 1-4 h for moderately stable data.",
         checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
     )
     short_paths: tuple[str, ...] = setting(
-        ("/api/prices", "/api/inventory", "/api/search", "/search"),
+        SHORT_PATH_PREFIXES,
         "Path prefixes of fast-changing data, cached on the short tier (wins over medium).",
         why="ADR-011: 5-15 min for frequently changing data.",
         checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
@@ -530,16 +521,23 @@ def _check_cdn(cdn: CdnConfig, problems: Problems) -> None:
         ):
             if value is None:
                 problems.missing(f"cdn.{key}", "it is needed when cdn.enabled is true")
-    unknown = sorted(set(cdn.tiers) - set(DEFAULT_TIERS))
-    for name in unknown:
-        problems.add(f"cdn.tiers.{name}", name, "unknown tier; expected short, medium or long")
-    # Issue: TTL tiers are the ADR's decision, so out-of-range tiers are config errors (the
-    # policy pack checks the deployed rules with the same function). Imported late: the rules
-    # module reads this one's types.
-    from components.cdn.cache_rules import tier_violations
-
-    for key, message in tier_violations(cdn.tiers):
-        problems.lines.append(f"{NAMESPACE}:cdn.tiers.{key}: {message}")
+    # TTL tiers are ADR-011's decision, so out-of-range tiers are config errors (the policy
+    # pack checks the deployed rules with the same function).
+    for message in tier_violations(cdn.tiers):
+        key, _, what = message.partition(" ")  # "short.edgeTtl is 1200 s; ..."
+        problems.lines.append(f"{NAMESPACE}:cdn.tiers.{key}: {what}")
+    # The edge applies cache rules in order (short after medium: the later one wins) while the
+    # Worker takes the longest prefix; a medium prefix inside a short one would split them.
+    for medium in cdn.medium_paths:
+        for short in cdn.short_paths:
+            if medium != short and medium.startswith(short):
+                problems.add(
+                    "cdn.mediumPaths",
+                    medium,
+                    f"it lies under the short path {short!r}: the edge would cache it on the "
+                    "short tier and the Worker on the medium one; list it under shortPaths or "
+                    "narrow the short path",
+                )
 
 
 def _check_monitoring(

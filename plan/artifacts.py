@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from components.cdn.tiers import format_duration
 from plan.mocks import ResourceRecord
 
 Extractor = Callable[[Sequence[ResourceRecord]], Mapping[str, str]]
@@ -82,12 +83,7 @@ def monitoring_files(records: Sequence[ResourceRecord]) -> dict[str, str]:
 
 
 def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "—"
-    value = int(seconds)
-    if value % 3600 == 0:
-        return f"{value // 3600} h"
-    return f"{value // 60} min" if value % 60 == 0 else f"{value} s"
+    return format_duration(int(seconds)) if isinstance(seconds, (int, float)) else "—"
 
 
 def cdn_section(records: Sequence[ResourceRecord]) -> str:

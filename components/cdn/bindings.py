@@ -13,11 +13,6 @@ import json
 from collections.abc import Mapping, Sequence
 
 from components.cdn.tiers import (
-    DEFAULT_BYPASS_PATHS,
-    DEFAULT_SESSION_COOKIE,
-    DEFAULT_TIER_RULES,
-    DEFAULT_TIERS,
-    DEFAULT_TRACKING_PARAMS,
     TierRule,
     TierTtls,
     tier_for_path,
@@ -81,14 +76,13 @@ def render_worker_bindings(
 
 
 def default_worker_bindings() -> dict[str, str]:
-    """The bindings of ADR-011's defaults (tiers, path rules, bypasses, cookie, tracking)."""
-    return render_worker_bindings(
-        DEFAULT_TIERS,
-        DEFAULT_TIER_RULES,
-        DEFAULT_BYPASS_PATHS,
-        DEFAULT_SESSION_COOKIE,
-        DEFAULT_TRACKING_PARAMS,
-    )
+    """The bindings the default `cache-platform:cdn` config deploys (ADR-011's defaults), from
+    the very function the WorkersScript resource gets its bindings from."""
+    # Imported late: worker_module builds on this module.
+    from components.cdn.worker_module import worker_bindings
+    from components.config import CdnConfig
+
+    return worker_bindings(CdnConfig())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

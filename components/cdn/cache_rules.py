@@ -10,54 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from components.cdn.tiers import TierRule, format_duration
 from components.config import CacheTierSettings, CdnConfig
-
-TIER_ORDER = ("short", "medium", "long")
-
-ADR_EDGE_TTL_RANGES: Mapping[str, tuple[int, int]] = {
-    "short": (5 * 60, 15 * 60),
-    "medium": (60 * 60, 4 * 60 * 60),
-    # The ADR says "24 hours" for the long tier: a point, not a range.
-    "long": (24 * 60 * 60, 24 * 60 * 60),
-}
-"""ADR-011 "TTL-Based Expiration": edge TTL bounds of each tier, in seconds."""
-
-
-def _duration(seconds: int) -> str:
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
-
-
-def tier_violations(tiers: Mapping[str, CacheTierSettings]) -> list[tuple[str, str]]:
-    """(key under cdn.tiers, what is wrong) for every tier outside ADR-011's ranges."""
-    problems: list[tuple[str, str]] = []
-    for name in TIER_ORDER:
-        tier = tiers.get(name)
-        if tier is None:
-            problems.append((name, "is missing; ADR-011 defines short, medium and long tiers"))
-            continue
-        low, high = ADR_EDGE_TTL_RANGES[name]
-        if not low <= tier.edge_ttl <= high:
-            allowed = _duration(low) if low == high else f"{_duration(low)}-{_duration(high)}"
-            problems.append(
-                (
-                    f"{name}.edgeTtl",
-                    f"{tier.edge_ttl} s is outside ADR-011's {name} tier ({allowed}, "
-                    f"{low}-{high} s)",
-                )
-            )
-        if tier.browser_ttl > tier.edge_ttl:
-            problems.append(
-                (
-                    f"{name}.browserTtl",
-                    f"{tier.browser_ttl} s is longer than the tier's edgeTtl ({tier.edge_ttl} s): "
-                    "browsers would keep what the edge already refreshed",
-                )
-            )
-    return problems
 
 
 @dataclass(frozen=True)
@@ -171,23 +125,13 @@ def render_cache_rules(cdn: CdnConfig) -> list[CacheRule]:
     return rules
 
 
-def tier_for_path(cdn: CdnConfig, path: str) -> str | None:
-    """The tier a request path ends up on (None: bypass or not cached by a rule).
-
-    Mirrors the rule order of `render_cache_rules` for paths alone (cookies and headers aside);
-    the plan's table and tests use it.
-    """
-    tier: str | None = None
-    if any(path.startswith(p) for p in cdn.medium_paths):
-        tier = "medium"
-    if any(path.startswith(p) for p in cdn.short_paths):
-        tier = "short"
-    extension = path.rsplit("/", 1)[-1].rpartition(".")[2] if "." in path.rsplit("/", 1)[-1] else ""
-    if extension in cdn.long_extensions:
-        tier = "long"
-    if any(path.startswith(p) for p in cdn.bypass_paths):
-        tier = None
-    return tier
+def tier_rules(cdn: CdnConfig) -> tuple[TierRule, ...]:
+    """The config's path classification, in the cache rules' order (the Worker's TIER_RULES)."""
+    return (
+        TierRule("medium", path_prefixes=cdn.medium_paths),
+        TierRule("short", path_prefixes=cdn.short_paths),
+        TierRule("long", extensions=cdn.long_extensions),
+    )
 
 
 def rules_table(rules: Sequence[CacheRule]) -> str:
@@ -203,8 +147,9 @@ def rules_table(rules: Sequence[CacheRule]) -> str:
             continue
         assert rule.edge_ttl is not None and rule.browser_ttl is not None
         lines.append(
-            f"| {rule.matches} | {rule.tier} | {_duration(rule.edge_ttl)} | "
-            f"{_duration(rule.browser_ttl)} | {_duration(rule.stale_while_revalidate or 0)} | "
-            f"{_duration(rule.stale_if_error or 0)} |"
+            f"| {rule.matches} | {rule.tier} | {format_duration(rule.edge_ttl)} | "
+            f"{format_duration(rule.browser_ttl)} | "
+            f"{format_duration(rule.stale_while_revalidate or 0)} | "
+            f"{format_duration(rule.stale_if_error or 0)} |"
         )
     return "\n".join(lines)

@@ -138,7 +138,8 @@ DEFAULT_TRACKING_PARAMS = (
 dropped from the cache key; a trailing `*` makes the entry a prefix."""
 
 
-def _duration(seconds: int) -> str:
+def format_duration(seconds: int) -> str:
+    """Seconds for people: `2 h`, `10 min`, `45 s`."""
     if seconds % 3600 == 0:
         return f"{seconds // 3600} h"
     if seconds % 60 == 0:
@@ -148,8 +149,8 @@ def _duration(seconds: int) -> str:
 
 def _allowed(low: int, high: int) -> str:
     if low == high:
-        return f"{low} s ({_duration(low)})"
-    low_text, high_text = _duration(low), _duration(high)
+        return f"{low} s ({format_duration(low)})"
+    low_text, high_text = format_duration(low), format_duration(high)
     low_number, low_unit = low_text.split(" ")
     high_number, high_unit = high_text.split(" ")
     spelled = (

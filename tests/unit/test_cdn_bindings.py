@@ -271,7 +271,12 @@ def test_the_worker_under_test_is_configured_as_the_deployed_one() -> None:
     ["/api/prices/1", "/api/x", "/search", "/catalog/a.png", "/cart/a.js", "/about", "/products"],
 )
 def test_worker_tiers_agree_with_the_edge_cache_rules(path: str) -> None:
-    from components.cdn.cache_rules import tier_for_path as edge_tier_for_path
+    from components.cdn.cache_rules import render_cache_rules, tier_rules
     from components.config import CdnConfig
 
-    assert tier_for_path(path) == edge_tier_for_path(CdnConfig(), path)
+    cdn = CdnConfig()
+    # The Worker's rules are the edge rules' tiers, in the same order.
+    assert [r.tier for r in tier_rules(cdn)] == [
+        r.tier for r in render_cache_rules(cdn) if r.tier is not None
+    ]
+    assert tier_for_path(path) == tier_for_path(path, tier_rules(cdn), cdn.bypass_paths)

@@ -8,12 +8,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.cdn.cache_rules import (
-    ADR_EDGE_TTL_RANGES,
-    render_cache_rules,
-    tier_for_path,
-    tier_violations,
-)
+from components.cdn.cache_rules import render_cache_rules, tier_rules
+from components.cdn.tiers import TIER_RANGES, tier_for_path, tier_violations
 from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.cdn.worker_module import worker_bindings, worker_source
 from components.config import CacheTierSettings, CdnConfig
@@ -115,7 +111,7 @@ def test_cache_rules_put_each_tier_inside_the_adr_range(monitor: Any) -> Any:
         assert [r["ref"] for r in rules] == ["medium-tier", "short-tier", "long-tier", "bypass"]
         for rule in rules[:3]:
             tier = rule["ref"].removesuffix("-tier")
-            low, high = ADR_EDGE_TTL_RANGES[tier]
+            low, high = TIER_RANGES[tier]
             edge_ttl = rule["actionParameters"]["edgeTtl"]
             assert edge_ttl["mode"] == "override_origin"
             assert low <= edge_ttl["default"] <= high, rule["ref"]
@@ -198,7 +194,7 @@ def test_worker_and_edge_rules_agree_on_every_tier() -> None:
     ],
 )
 def test_tier_for_path(path: str, tier: str | None) -> None:
-    assert tier_for_path(CDN, path) == tier
+    assert tier_for_path(path, tier_rules(CDN), CDN.bypass_paths) == tier
 
 
 def test_tier_violations_name_the_tier_and_range() -> None:
@@ -206,6 +202,6 @@ def test_tier_violations_name_the_tier_and_range() -> None:
     bad = dict(CDN.tiers)
     bad["short"] = CacheTierSettings(edge_ttl=60, browser_ttl=30)
     bad["long"] = CacheTierSettings(edge_ttl=86400, browser_ttl=90000)
-    problems = dict(tier_violations(bad))
-    assert set(problems) == {"short.edgeTtl", "long.browserTtl"}
-    assert "5 min-15 min" in problems["short.edgeTtl"]
+    problems = tier_violations(bad)
+    assert [p.split(" ", 1)[0] for p in problems] == ["short.edgeTtl", "long.browserTtl"]
+    assert "300–900 s" in problems[0]
