@@ -9,8 +9,8 @@ import pulumi
 import pytest
 
 from components.cdn.cache_rules import render_cache_rules, tier_rules
-from components.cdn.tiers import TIER_RANGES, tier_for_path, tier_violations
 from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
+from components.cdn.tiers import TIER_RANGES, tier_for_path, tier_violations
 from components.cdn.worker_module import worker_bindings, worker_source
 from components.config import CacheTierSettings, CdnConfig
 from plan.mocks import ResourceRecord

@@ -1,4 +1,4 @@
-"""The README's generated tables (config, policies, cache tiers) match the code: the users' contract."""
+"""README tables (config, policies, cache tiers) match the code: the users' contract."""
 
 from __future__ import annotations
 

@@ -744,7 +744,7 @@ def test_main_writes_the_comment_and_fails_when_the_diff_fails(
     assert "could not be computed" in out.read_text()
 
 
-# --- .github/scripts/post-plan-comments.cjs --------------------------------------------------------
+# --- .github/scripts/post-plan-comments.cjs -------------------------------------------------
 POSTER_HARNESS = textwrap.dedent(
     """\
     const poster = require(process.argv[2]);
