@@ -51,6 +51,8 @@ from redis.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, TryAgainError
 from redis.retry import Retry
 
+from components.redis.lab import parse_cluster_nodes as parse_cluster_entries
+
 SLOT_COUNT = 16384
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -174,30 +176,18 @@ def _resolves(hostname: str) -> bool:
 
 def parse_cluster_nodes(text: str) -> list[ClusterNode]:
     """CLUSTER NODES output as nodes; slots being migrated (`[...]`) belong to their owner."""
-    nodes: list[ClusterNode] = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) < 8:
-            continue
-        address, _, aux = fields[1].partition(",")
-        ip, _, port = address.split("@", 1)[0].rpartition(":")
-        slots: list[SlotRange] = []
-        for item in fields[8:]:
-            if item.startswith("["):
-                continue
-            first, _, last = item.partition("-")
-            slots.append((int(first), int(last or first)))
-        nodes.append(
-            ClusterNode(
-                node_id=fields[0],
-                ip=ip,
-                port=int(port or 0),
-                hostname=aux.split(",", 1)[0],
-                flags=frozenset(fields[2].split(",")),
-                slots=tuple(sorted(slots)),
-            )
+    # One parser of CLUSTER NODES for the lab, cachectl and the backups.
+    return [
+        ClusterNode(
+            node_id=entry.node_id,
+            ip=entry.ip,
+            port=entry.port,
+            hostname=entry.hostname,
+            flags=entry.flags,
+            slots=entry.slots,
         )
-    return nodes
+        for entry in parse_cluster_entries(text)
+    ]
 
 
 def format_slot_ranges(ranges: Iterable[SlotRange]) -> str:

@@ -39,7 +39,6 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated
 
-import redis
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -54,6 +53,7 @@ from rich.progress import (
 )
 
 from cachectl import backup as lib
+from cachectl.errors import fail, one_line_errors
 
 app = typer.Typer(
     name="backup",
@@ -99,36 +99,15 @@ def _reporter() -> RichReporter:
     return RichReporter(Console(stderr=True))
 
 
-def _fail(message: str) -> typer.Exit:
-    one_line = " ".join(message.split())
-    typer.echo(f"error: {one_line}", err=True)
-    return typer.Exit(1)
+_fail = fail
 
 
-@contextlib.contextmanager
-def _errors_as_one_line() -> Generator[None]:
-    """Every failure becomes one `error:` line and exit status 1, never a traceback."""
+def _errors_as_one_line() -> contextlib.AbstractContextManager[None]:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except lib.BackupError as error:
-        raise _fail(str(error)) from None
-    except ClientError as error:
-        raise _fail(f"S3: {error}") from None
-    except BotoCoreError as error:
-        raise _fail(f"S3: {error}") from None
-    except redis.RedisError as error:
-        raise _fail(f"Redis: {error}") from None
-    except OSError as error:
-        raise _fail(f"{error.filename or ''} {error.strerror or error}".strip()) from None
-    except KeyboardInterrupt:
-        typer.echo("error: interrupted", err=True)
-        raise typer.Exit(130) from None
-    except Exception as error:
-        raise _fail(f"unexpected {type(error).__name__}: {error}") from None
+    return one_line_errors(
+        ((lib.BackupError, str), ((ClientError, BotoCoreError), lambda e: f"S3: {e}"))
+    )
 
 
 BucketOption = Annotated[

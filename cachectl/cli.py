@@ -28,7 +28,6 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Generator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,6 +47,7 @@ from cachectl.connection import (
     parse_endpoint,
     settings_from,
 )
+from cachectl.errors import fail, one_line_errors
 
 app = typer.Typer(
     name="cachectl",
@@ -59,31 +59,19 @@ app = typer.Typer(
 app.add_typer(backup_cli.app, name="backup")
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
-    return typer.Exit(code)
+_fail = fail
 
 
-@contextlib.contextmanager
-def _one_line_errors() -> Generator[None]:
-    """Every failure becomes one `error:` line on stderr and a non-zero exit, never a trace."""
-    try:
-        yield
-    except (typer.Exit, typer.Abort):
-        raise
-    except CachectlError as error:
-        raise _fail(str(error)) from None
-    except redis.AuthenticationError as error:
-        raise _fail(f"Redis refused the password: {error}; check REDISCLI_AUTH") from None
-    except redis.RedisError as error:
-        raise _fail(f"Redis: {error}") from None
-    except OSError as error:
-        raise _fail(f"{error.filename or ''} {error.strerror or error}".strip()) from None
-    except KeyboardInterrupt:
-        typer.echo("error: interrupted", err=True)
-        raise typer.Exit(130) from None
-    except Exception as error:
-        raise _fail(f"unexpected {type(error).__name__}: {error}") from None
+def _one_line_errors() -> contextlib.AbstractContextManager[None]:
+    return one_line_errors(
+        (
+            (CachectlError, str),
+            (
+                redis.AuthenticationError,
+                lambda e: f"Redis refused the password: {e}; check REDISCLI_AUTH",
+            ),
+        )
+    )
 
 
 NodeOption = Annotated[
