@@ -510,8 +510,9 @@ def test_redis_network_policy_admits_the_job_to_6379(monitor: Any) -> Any:
             "the job's pods must not pass for Redis servers"
         )
 
-    return pulumi.Output.all(
-        when_registered(cluster, lambda: None), after_registration(backups, check)
+    # The check reads the cluster's records too: run it only once both are registered.
+    return when_registered(cluster, lambda: None).apply(
+        lambda _: after_registration(backups, check)
     )
 
 
@@ -526,8 +527,9 @@ def test_policy_pack_finds_nothing_to_change(monitor: Any) -> Any:
         violations = judge(monitor.records, {})
         assert not violations, "\n".join(f"{v.policy}: {v.message}" for v in violations)
 
-    return pulumi.Output.all(
-        when_registered(cluster, lambda: None), after_registration(backups, check)
+    # The check reads the cluster's records too: run it only once both are registered.
+    return when_registered(cluster, lambda: None).apply(
+        lambda _: after_registration(backups, check)
     )
 
 
