@@ -93,13 +93,14 @@ def counts_by_component(run: PlanRun) -> list[tuple[str, str, int]]:
 
 
 def cost_table(cost: Mapping[str, Any]) -> list[str]:
-    lines = ["| component | item | monthly USD |", "|---|---|---:|"]
+    lines = ["| component | item | how it is priced | monthly USD |", "|---|---|---|---:|"]
     components: Mapping[str, Any] = cost.get("components", {})
     for name, component in components.items():
         for item in component.get("items", []):
-            lines.append(f"| {name} | {item['name']} | {item['monthlyUsd']:,.2f} |")
-        lines.append(f"| **{name}** | **subtotal** | **{component['monthlyUsd']:,.2f}** |")
-    lines.append(f"| **total** | | **{cost.get('totalMonthlyUsd', 0):,.2f}** |")
+            detail = str(item.get("detail", "")).replace("|", "\\|")
+            lines.append(f"| {name} | {item['name']} | {detail} | {item['monthlyUsd']:,.2f} |")
+        lines.append(f"| **{name}** | **subtotal** | | **{component['monthlyUsd']:,.2f}** |")
+    lines.append(f"| **total** | | | **{cost.get('totalMonthlyUsd', 0):,.2f}** |")
     return lines
 
 
