@@ -2,7 +2,7 @@
 
 Run: `.venv/bin/python -m bench.redis_bench [--window 30] [--rate 200] [--rounds 3]`.
 
-1. Failover (3 + 3 lab from the production redis.conf, node timeout 5000 ms): one writer issues
+1. Failover (3 + 3 lab from the production redis.conf, the stack's node timeout): one writer issues
    SETs at a fixed rate, each to the next key of a sequence that covers every slot, for `--window`
    seconds; a primary is SIGKILLed `--kill-at` seconds in. Printed:
    - promotion: seconds from the SIGKILL to the replica's "Failover election won" log line;
@@ -35,7 +35,8 @@ from datetime import datetime
 
 from redis.crc import key_slot
 
-from components.redis.conf import RedisConfSpec, render_redis_conf
+from components.config import RedisConfig
+from components.redis.conf import redis_conf_spec, render_redis_conf
 from components.redis.lab import RedisLab, acked_set
 
 RECOVERY_GOAL_S = 8.0
@@ -46,7 +47,7 @@ SET_RATIO_GOAL = 0.8
 
 
 def production_conf() -> str:
-    return render_redis_conf(RedisConfSpec(container_memory_bytes=8 * 1024**3))
+    return render_redis_conf(redis_conf_spec(RedisConfig()))
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,8 @@ def main() -> int:
     if not options.skip_failover:
         failover = measure_failover(options.window, options.rate, options.kill_at)
         print(
-            "Failover: 3 primaries + 3 replicas, cluster-node-timeout 5000 ms, SIGKILL of a primary"
+            "Failover: 3 primaries + 3 replicas, cluster-node-timeout "
+            f"{RedisConfig().node_timeout_ms} ms, SIGKILL of a primary"
         )
         if failover.promotion_s is not None:
             print(f"  SIGKILL -> replica promoted (its log): {failover.promotion_s:.2f} s")

@@ -17,8 +17,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.config import RedisConfig
-from components.quantity import quantity_bytes
-from components.redis.conf import RedisConfSpec, render_redis_conf
+from components.redis.conf import redis_conf_spec, render_redis_conf
 
 REDIS_PORT = 6379
 BUS_PORT = 16379
@@ -47,20 +46,6 @@ class RedisClusterArgs:
     monitoring_namespace: str = "monitoring"
     """Namespace whose Prometheus may scrape the exporter (NetworkPolicy) and reads the
     ServiceMonitor."""
-
-
-def redis_conf_spec(settings: RedisConfig) -> RedisConfSpec:
-    """The redis.conf renderer's input for this config (shared with the policy pack and lab)."""
-    return RedisConfSpec(
-        container_memory_bytes=quantity_bytes(settings.memory),
-        maxmemory_percent=settings.maxmemory_percent,
-        node_timeout_ms=settings.node_timeout_ms,
-        appendonly=settings.appendonly,
-        rdb=settings.rdb,
-        maxmemory_policy=settings.eviction_policy.value,
-        port=REDIS_PORT,
-        replicas_per_primary=settings.replicas_per_primary,
-    )
 
 
 def node_count(settings: RedisConfig) -> int:
@@ -134,7 +119,10 @@ class RedisCluster(pulumi.ComponentResource):
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=metadata(f"{name}-config"),
-            data={"redis.conf": render_redis_conf(redis_conf_spec(settings)), **scripts()},
+            data={
+                "redis.conf": render_redis_conf(redis_conf_spec(settings, REDIS_PORT)),
+                **scripts(),
+            },
             opts=in_namespace,
         )
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from components.config import EvictionPolicy
+from components.config import EvictionPolicy, RedisConfig
+from components.quantity import quantity_bytes
 
 RDB_SAVE_POINTS: tuple[tuple[int, int], ...] = ((3600, 1), (300, 100), (60, 10000))
 """RDB snapshot triggers as (seconds, changes): Redis's own defaults, an hourly floor under load."""
@@ -44,15 +45,19 @@ SECRET_DIRECTIVES = frozenset({"requirepass", "masterauth", "masteruser", "user"
 _MIB = 1024 * 1024
 
 
+_STACK_DEFAULTS = RedisConfig()
+"""The stack config's defaults: one source for the spec's defaults below."""
+
+
 @dataclass(frozen=True)
 class RedisConfSpec:
     """What a node's redis.conf is made from."""
 
     container_memory_bytes: int
     """Memory limit of the Redis container; maxmemory is a share of it."""
-    maxmemory_percent: int = 75
+    maxmemory_percent: int = _STACK_DEFAULTS.maxmemory_percent
     """maxmemory as a percentage of `container_memory_bytes` (50-95)."""
-    node_timeout_ms: int = 5000
+    node_timeout_ms: int = _STACK_DEFAULTS.node_timeout_ms
     """cluster-node-timeout: failover takes about this plus 1-2 s."""
     appendonly: bool = True
     """AOF persistence with appendfsync everysec."""
@@ -104,6 +109,21 @@ class RedisConfSpec:
             problems.append("save_points must not be empty when rdb is enabled")
         if problems:
             raise ValueError("; ".join(problems))
+
+
+def redis_conf_spec(settings: RedisConfig, port: int = 6379) -> RedisConfSpec:
+    """The renderer's input for a `cache-platform:redis` config: what the pods, the lab, the
+    benchmarks and the policy pack all render from."""
+    return RedisConfSpec(
+        container_memory_bytes=quantity_bytes(settings.memory),
+        maxmemory_percent=settings.maxmemory_percent,
+        node_timeout_ms=settings.node_timeout_ms,
+        appendonly=settings.appendonly,
+        rdb=settings.rdb,
+        maxmemory_policy=settings.eviction_policy.value,
+        port=port,
+        replicas_per_primary=settings.replicas_per_primary,
+    )
 
 
 def maxmemory_bytes(spec: RedisConfSpec) -> int:

@@ -44,7 +44,8 @@ import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from components.redis.conf import RedisConfSpec, render_redis_conf
+from components.config import RedisConfig
+from components.redis.conf import redis_conf_spec, render_redis_conf
 
 SCRIPTS_DIR = Path(__file__).parent / "scripts"
 SLOT_COUNT = 16384
@@ -695,7 +696,7 @@ def acked_set(
 
 
 def _default_conf() -> str:
-    return render_redis_conf(RedisConfSpec(container_memory_bytes=8 * 1024**3))
+    return render_redis_conf(redis_conf_spec(RedisConfig()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,18 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from components.redis.conf import RedisConfSpec, render_redis_conf
+from components.config import RedisConfig
+from components.redis.conf import redis_conf_spec, render_redis_conf
 from components.redis.lab import RedisLab
 from tests.tools import require_tool
-
-PRODUCTION_MEMORY = 8 * 1024**3
 
 LabFactory = Callable[..., RedisLab]
 
 
 def lab_conf(**changes: object) -> str:
-    """The production redis.conf (ADR defaults: 8Gi, node timeout 5000 ms) with `changes`."""
-    spec = RedisConfSpec(container_memory_bytes=PRODUCTION_MEMORY)
+    """The production redis.conf (the stack's defaults: 8Gi, its node timeout) with `changes`."""
+    spec = redis_conf_spec(RedisConfig())
     return render_redis_conf(dataclasses.replace(spec, **changes))  # type: ignore[arg-type]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from components.config import RedisConfig
 from components.redis.conf import (
     MAXMEMORY_PERCENT_RANGE,
     PER_NODE_DIRECTIVES,
@@ -85,7 +86,7 @@ def test_maxmemory_comment_explains_the_headroom() -> None:
 def test_cluster_directives() -> None:
     conf = directives()
     assert conf["cluster-enabled"] == ["yes"]
-    assert conf["cluster-node-timeout"] == ["5000"]
+    assert conf["cluster-node-timeout"] == [str(RedisConfig().node_timeout_ms)]
     assert conf["cluster-preferred-endpoint-type"] == ["hostname"]
     assert conf["cluster-require-full-coverage"] == ["no"]
     assert conf["cluster-allow-reads-when-down"] == ["no"]
