@@ -8,9 +8,7 @@ kills a node gets a fresh lab of its own.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from tests.integration.redis_lab_fixtures import (  # noqa: F401
     make_lab,
     shared_lab,
 )
+from tests.loopback_http import LoopbackServer, Reply, Request
 
 pytestmark = pytest.mark.integration
 
@@ -123,41 +122,20 @@ def test_health_fails_naming_the_reason_after_a_replica_is_killed(lab: RedisLab)
     assert "Traceback" not in result.output
 
 
-class FakePrometheus:
+class FakePrometheus(LoopbackServer):
     """Answers /api/v1/query for cache_hit_rate with one sample per service."""
 
     def __init__(self, rates: dict[str, float]) -> None:
-        self.queries: list[str] = []
-        fake = self
+        result = [
+            {"metric": {"service": service}, "value": [1700000000.0, str(rate)]}
+            for service, rate in rates.items()
+        ]
+        answer = {"status": "success", "data": {"resultType": "vector", "result": result}}
+        super().__init__(lambda _: (200, answer))
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake.queries.append(self.path)
-                result = [
-                    {"metric": {"service": service}, "value": [1700000000.0, str(rate)]}
-                    for service, rate in rates.items()
-                ]
-                body = json.dumps(
-                    {"status": "success", "data": {"resultType": "vector", "result": result}}
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    @property
+    def queries(self) -> list[str]:
+        return [request.path for request in self.requests]
 
 
 def test_health_reads_the_hit_rate_from_prometheus(cli: Cli) -> None:
@@ -175,42 +153,26 @@ def test_health_reads_the_hit_rate_from_prometheus(cli: Cli) -> None:
 # ---- warm --------------------------------------------------------------------------------
 
 
-class FakeWarmService:
+class FakeWarmService(LoopbackServer):
     """A service's warm endpoints on loopback: /warm/products writes keys, /warm/broken fails."""
 
     def __init__(self, redis_lab: RedisLab, products: int) -> None:
-        self.calls: list[tuple[str, bytes]] = []
-        service = self
+        def respond(request: Request) -> Reply:
+            if request.path != "/api/cache/warm/products":
+                return 503, None
+            cluster = redis_lab.client()
+            pipe = cluster.pipeline()
+            for number in range(products):
+                pipe.set(f"warmtest:product:{number}:v1", f"p{number}", ex=600)
+            pipe.execute()
+            cluster.close()
+            return 200, None
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                service.calls.append((self.path, body))
-                if self.path == "/api/cache/warm/products":
-                    cluster = redis_lab.client()
-                    pipe = cluster.pipeline()
-                    for number in range(products):
-                        pipe.set(f"warmtest:product:{number}:v1", f"p{number}", ex=600)
-                    pipe.execute()
-                    cluster.close()
-                    self.send_response(200)
-                else:
-                    self.send_response(503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+        super().__init__(respond)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    @property
+    def calls(self) -> list[tuple[str, bytes]]:
+        return [(request.path, request.body) for request in self.requests]
 
 
 @pytest.fixture

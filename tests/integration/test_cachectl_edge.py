@@ -3,17 +3,15 @@ sends (method, path, JSON body, Authorization header) and how refusals are repor
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from cachectl.cli import app
+from tests.loopback_http import LoopbackServer, Reply, Request
 
 pytestmark = pytest.mark.integration
 
@@ -29,55 +27,36 @@ class Call:
     body: Any
 
 
-class FakeCloudflare:
+class FakeCloudflare(LoopbackServer):
     """Answers purge_cache like Cloudflare; `refuse` makes it answer 403 with an API error."""
 
     def __init__(self) -> None:
-        self.calls: list[Call] = []
         self.refuse = False
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                fake.calls.append(
-                    Call("POST", self.path, self.headers.get("Authorization", ""), json.loads(raw))
-                )
-                if fake.refuse:
-                    status = 403
-                    answer: dict[str, Any] = {
-                        "success": False,
-                        "errors": [{"code": 10000, "message": "Authentication error"}],
-                        "messages": [],
-                        "result": None,
-                    }
-                else:
-                    status = 200
-                    answer = {
-                        "success": True,
-                        "errors": [],
-                        "messages": [],
-                        "result": {"id": f"purge-{len(fake.calls)}"},
-                    }
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        def respond(request: Request) -> Reply:
+            if self.refuse:
+                return 403, {
+                    "success": False,
+                    "errors": [{"code": 10000, "message": "Authentication error"}],
+                    "messages": [],
+                    "result": None,
+                }
+            return 200, {
+                "success": True,
+                "errors": [],
+                "messages": [],
+                "result": {"id": f"purge-{len(self.requests)}"},
+            }
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+        super().__init__(respond)
+        self.base_url = f"{self.url}/client/v4"
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/client/v4"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    @property
+    def calls(self) -> list[Call]:
+        return [
+            Call(r.method, r.path, r.headers.get("Authorization", ""), r.json())
+            for r in self.requests
+        ]
 
 
 @pytest.fixture
