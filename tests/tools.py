@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 
 import pytest
 
@@ -31,7 +30,8 @@ def require_tool(name: str) -> str:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on `host` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on `host` right now, together with port + 10000: any test server may be a
+    cluster-mode redis-server, which also needs its bus port (and a port of at most 55535)."""
+    from components.redis.lab import free_node_port
+
+    return free_node_port(host)

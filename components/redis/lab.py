@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -166,7 +166,7 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def _free_node_port(host: str, taken: set[int]) -> int:
+def free_node_port(host: str = "127.0.0.1", taken: Collection[int] = ()) -> int:
     """A client port that is free on `host` together with its cluster bus port (port + 10000)."""
     generator = secrets.SystemRandom()
     for _ in range(200):
@@ -235,7 +235,7 @@ class RedisLab:
         taken: set[int] = set()
         self.nodes: list[LabNode] = []
         for index in range(primaries * (1 + replicas)):
-            port = _free_node_port(first_host, taken)
+            port = free_node_port(first_host, taken)
             taken.add(port)
             node_dir = self.base_dir / f"node-{index}"
             self.nodes.append(
