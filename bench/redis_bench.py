@@ -33,11 +33,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from redis.crc import key_slot
-
 from components.config import RedisConfig
 from components.redis.conf import redis_conf_spec, render_redis_conf
-from components.redis.lab import RedisLab, acked_set
+from components.redis.lab import RedisLab, acked_set, key_in_ranges
 
 RECOVERY_GOAL_S = 8.0
 RECOVERY_ADR_S = 30.0
@@ -68,12 +66,10 @@ def measure_failover(window_s: float, rate: float, kill_at_s: float) -> Failover
     with RedisLab(production_conf()) as lab:
         victim = lab.primaries_now()[0]
         successor = lab.replicas_of(victim)[0]
-        victim_id = lab.node_id(victim)
-        ranges = next(e.slots for e in lab.cluster_nodes(victim) if e.node_id == victim_id)
+        ranges = lab.slots_of(victim)
 
         def in_victim_slots(key: str) -> bool:
-            slot = key_slot(key.encode())
-            return any(first <= slot <= last for first, last in ranges)
+            return key_in_ranges(key, ranges)
 
         client = lab.client(socket_timeout=0.5, socket_connect_timeout=0.5)
         attempted = succeeded = failed_in_victim = 0

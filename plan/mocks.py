@@ -14,7 +14,10 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-SECRET_PLACEHOLDER = "[secret]"
+from policies.props import REDACTED_SECRET
+
+# The policy pack recognises a secret in the plan by this very value.
+SECRET_PLACEHOLDER = REDACTED_SECRET
 _SECRET_SIG = rpc._special_secret_sig  # pyright: ignore[reportPrivateUsage]
 _SIG_KEY = rpc._special_sig_key  # pyright: ignore[reportPrivateUsage]
 

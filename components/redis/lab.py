@@ -157,6 +157,12 @@ def parse_cluster_nodes(text: str) -> list[ClusterEntry]:
     return entries
 
 
+def key_in_ranges(key: str, ranges: Iterable[tuple[int, int]]) -> bool:
+    """Whether `key` hashes to a slot inside one of `ranges`."""
+    slot = key_slot(key.encode())
+    return any(first <= slot <= last for first, last in ranges)
+
+
 def _port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
@@ -594,14 +600,17 @@ class RedisLab:
             raise LabError("no node is running")
         return self.cluster_nodes(node)
 
+    def slots_of(self, primary: LabNode) -> tuple[tuple[int, int], ...]:
+        """The slot ranges `primary` serves now, as the cluster sees it."""
+        primary_id = self.node_id(primary)
+        return next(e.slots for e in self._view() if e.node_id == primary_id)
+
     def key_in_slots_of(self, primary: LabNode, prefix: str = "lab") -> str:
         """A key whose slot `primary` serves now."""
-        primary_id = self.node_id(primary)
-        ranges = next(e.slots for e in self._view() if e.node_id == primary_id)
+        ranges = self.slots_of(primary)
         for number in range(1_000_000):
             key = f"{prefix}:{number}"
-            slot = key_slot(key.encode())
-            if any(first <= slot <= last for first, last in ranges):
+            if key_in_ranges(key, ranges):
                 return key
         raise LabError(f"node {primary.index} serves no slot")
 

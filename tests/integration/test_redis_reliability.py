@@ -11,9 +11,8 @@ import threading
 import time
 
 import pytest
-from redis.crc import key_slot
 
-from components.redis.lab import ClusterEntry, RedisLab, acked_set
+from components.redis.lab import ClusterEntry, RedisLab, acked_set, key_in_ranges
 from tests.integration import redis_lab_fixtures
 from tests.integration.redis_lab_fixtures import LabFactory
 
@@ -67,12 +66,10 @@ def test_sigkill_of_a_primary_promotes_its_replica_without_losing_acknowledged_w
 ) -> None:
     victim = lab.primaries_now()[0]
     successor = lab.replicas_of(victim)[0]
-    victim_id = lab.node_id(victim)
-    victim_slots = next(e.slots for e in lab.cluster_nodes(victim) if e.node_id == victim_id)
+    victim_slots = lab.slots_of(victim)
 
     def in_victim_slots(key: str) -> bool:
-        slot = key_slot(key.encode())
-        return any(first <= slot <= last for first, last in victim_slots)
+        return key_in_ranges(key, victim_slots)
 
     acknowledged: dict[str, str] = {}
     killed = threading.Event()
