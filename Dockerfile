@@ -24,8 +24,10 @@ RUN sed -E 's/\[[^]]*\]//' requirements.txt > constraints.txt \
     && rm constraints.txt
 
 COPY pyproject.toml ./
+# cachectl needs only the service kit (key convention) and the ADR's numbers: no Pulumi components.
 COPY cachectl/ cachectl/
-COPY components/ components/
+COPY cachekit/ cachekit/
+COPY stackconfig/ stackconfig/
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
 # Numeric, so Kubernetes can verify runAsNonRoot; the CronJob runs as the same UID.

@@ -76,7 +76,7 @@ bench: setup
 
 lab: setup
 	$(PY) -m plan --stack $(STACK) >/dev/null || test $$? -eq 1
-	$(PY) -m components.redis.lab --conf build/$(STACK)/redis/redis.conf $$($(PY) -c \
+	$(PY) -m lab.cluster --conf build/$(STACK)/redis/redis.conf $$($(PY) -c \
 	  'from pathlib import Path; from plan.runner import prepare_config; \
 	   r = prepare_config(Path("Pulumi.$(STACK).yaml"))[2].redis; \
 	   print(f"--primaries {r.primaries} --replicas {r.replicas_per_primary}")')

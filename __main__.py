@@ -8,7 +8,7 @@ import pulumi
 
 from components.capacity import CapacityPlan, CapacityPlanArgs
 from components.redis.cluster import RedisCluster, RedisClusterArgs
-from components.stack_config import alerting_secrets, load_stack_config
+from stackconfig.stack_file import alerting_secrets, load_stack_config
 
 config = load_stack_config()
 

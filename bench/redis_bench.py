@@ -33,9 +33,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from components.config import RedisConfig
 from components.redis.conf import redis_conf_spec, render_redis_conf
-from components.redis.lab import RedisLab, acked_set, key_in_ranges
+from lab.cluster import RedisLab, acked_set, key_in_ranges
+from stackconfig.config import RedisConfig
 
 RECOVERY_GOAL_S = 8.0
 RECOVERY_ADR_S = 30.0

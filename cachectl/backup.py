@@ -51,7 +51,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, TryAgainError
 from redis.retry import Retry
 
-from components.redis.lab import parse_cluster_nodes as parse_cluster_entries
+from cachectl.topology import parse_cluster_nodes as parse_cluster_entries
 
 SLOT_COUNT = 16384
 MANIFEST_NAME = "manifest.json"

@@ -27,7 +27,7 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from components.redis.lab import SLOT_COUNT, ClusterEntry, parse_cluster_nodes
+from cachectl.topology import SLOT_COUNT, ClusterEntry, parse_cluster_nodes
 
 __all__ = [
     "SLOT_COUNT",

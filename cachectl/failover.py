@@ -36,7 +36,7 @@ from cachectl.connection import (
     describe,
     info,
 )
-from components.redis.lab import parse_cluster_nodes
+from cachectl.topology import parse_cluster_nodes
 
 DEFAULT_TIMEOUT = 60.0
 

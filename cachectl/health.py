@@ -39,7 +39,7 @@ from cachectl.connection import (
     info,
     keyspace_keys,
 )
-from components.monitoring.thresholds import AlertThresholds
+from stackconfig.thresholds import AlertThresholds
 
 ADR_THRESHOLDS = AlertThresholds()
 HIT_RATE_MIN = ADR_THRESHOLDS.hit_rate_warning

@@ -1,7 +1,7 @@
 # pyright: strict, reportUnknownMemberType=false, reportMissingTypeStubs=false
 """Removing keys from the Redis Cluster: one key, every key of an entity type, or a version.
 
-Patterns follow ADR-011's key convention and are built by `components.redis.keys`:
+Patterns follow ADR-011's key convention and are built by `cachekit.keys`:
 `service:entity` selects every key of that entity type, `service:entity:id` every version of one
 entity (`service:entity:*` is read as `service:entity`). A pattern made only of wildcards would
 select every key and needs `--all`.
@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from cachectl.connection import CachectlError, ClusterView, describe
-from components.redis.keys import InvalidKeySegment, bump_version, cache_key, invalidation_pattern
+from cachekit.keys import InvalidKeySegment, bump_version, cache_key, invalidation_pattern
 
 EVERY_KEY = "*"
 _WILDCARD_ONLY = frozenset("*?:")

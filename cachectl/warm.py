@@ -38,7 +38,7 @@ import redis
 import yaml
 
 from cachectl.connection import CachectlError, ClusterView, info, keyspace_keys
-from components.redis.keys import InvalidKeySegment, cache_key
+from cachekit.keys import InvalidKeySegment, cache_key
 
 TIERS = ("hot", "warm", "cold")
 COMPLETION_LIMIT_MINUTES = 30.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import CdnConfig, TrafficConfig
+from stackconfig.config import CdnConfig, TrafficConfig
 
 SIZING_CONFIGMAP = "cache-platform-sizing"
 SIZING_KEY = "sizing.json"

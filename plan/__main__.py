@@ -11,8 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from components.config import ConfigError
 from plan.runner import PROJECT_ROOT
+from stackconfig.config import ConfigError
 
 EXIT_OK, EXIT_MANDATORY, EXIT_INVALID_CONFIG = 0, 1, 2
 

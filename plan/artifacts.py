@@ -10,8 +10,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from components.cdn.tiers import format_duration
 from plan.mocks import ResourceRecord
+from stackconfig.tiers import format_duration
 
 Extractor = Callable[[Sequence[ResourceRecord]], Mapping[str, str]]
 SectionWriter = Callable[[Sequence[ResourceRecord]], str]

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from components.config import SECTIONS, Environment
-from components.settings import NAMESPACE, camel, info_of
+from stackconfig.config import SECTIONS, Environment
+from stackconfig.settings import NAMESPACE, camel, info_of
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -117,7 +117,7 @@ def policy_reference() -> str:
 
 def cache_tiers() -> str:
     from components.cdn.cache_rules import render_cache_rules, rules_table
-    from components.config import CdnConfig
+    from stackconfig.config import CdnConfig
 
     return rules_table(render_cache_rules(CdnConfig()))
 

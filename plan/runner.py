@@ -22,13 +22,13 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await  # pyright: ignore[reportPrivateUsage]
 
-from components.config import (
+from plan.mocks import SECRET_PLACEHOLDER, PlanMocks, RecordingMonitor, ResourceRecord
+from stackconfig.config import (
     StackConfig,
     parse_stack_config,
     receivers_needing_secrets,
 )
-from components.settings import NAMESPACE
-from plan.mocks import SECRET_PLACEHOLDER, PlanMocks, RecordingMonitor, ResourceRecord
+from stackconfig.settings import NAMESPACE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_ROOT / "__main__.py"

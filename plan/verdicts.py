@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.cost.model import estimate_cost
+from cost.model import estimate_cost
 from plan.mocks import ResourceRecord
 from policies.evaluate import ResourceInput, Violation, evaluate
 

@@ -1,6 +1,6 @@
 """Budget policies: ADR-011's monthly cost limits, priced by the plan's own cost model.
 
-Both policies call `components.cost.model.estimate_cost` on the stack's resources, the function the
+Both policies call `cost.model.estimate_cost` on the stack's resources, the function the
 offline plan writes `cost.json` with, so a verdict here and the plan's cost table cannot disagree.
 """
 
@@ -17,17 +17,13 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components.cost.model import CostEstimate, cdn_cost_per_gb, estimate_cost
+from cost.model import CostEstimate, cdn_cost_per_gb, estimate_cost
 from policies.props import as_bool, as_number, stack_props
+from stackconfig import adr
 
-# ADR-011 "Cost-Benefit Analysis" and "Cost Efficiency Targets".
-DEFAULT_LIMITS: Mapping[str, float] = {
-    "redis": 500.0,
-    "cdn": 200.0,
-    "monitoring": 300.0,
-}
-DEFAULT_TOTAL_LIMIT = 1000.0
-DEFAULT_MAX_CDN_USD_PER_GB = 0.01
+DEFAULT_LIMITS: Mapping[str, float] = adr.MONTHLY_BUDGET_USD
+DEFAULT_TOTAL_LIMIT = adr.TOTAL_MONTHLY_BUDGET_USD
+DEFAULT_MAX_CDN_USD_PER_GB = adr.MAX_CDN_USD_PER_GB
 
 _LIMIT_KEYS: Mapping[str, str] = {
     "redis": "redisMonthlyUsd",

@@ -2,7 +2,7 @@
 
 The engine hands a policy read-only Mapping/Sequence proxies (not dicts and lists) that raise
 `UnknownValueError` when an unknown value is read; the offline plan hands plain data. The lookups
-here accept both (they live in components/cost/props.py, shared with the cost model).
+here accept both (they live in cost/props.py, shared with the cost model).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any, cast
 
 from pulumi_policy import PolicyResource, PolicyResourceOptions
 
-from components.cost.inventory import ResourceProps
-from components.cost.props import (
+from cost.inventory import ResourceProps
+from cost.props import (
     as_bool,
     as_int,
     as_list,

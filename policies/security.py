@@ -25,7 +25,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components.cost.inventory import (
+from components.redis.conf import SECRET_DIRECTIVES, parse_redis_conf
+from cost.inventory import (
     CLOUDFLARE_WORKERS_SCRIPT,
     CLOUDFLARE_ZONE,
     CLOUDFLARE_ZONE_SETTING,
@@ -44,7 +45,6 @@ from components.cost.inventory import (
     pod_spec,
     redis_clusters,
 )
-from components.redis.conf import SECRET_DIRECTIVES, parse_redis_conf
 from policies.props import (
     as_bool,
     as_list,

@@ -24,7 +24,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components.cost.inventory import (
+from components.redis.conf import parse_redis_conf
+from cost.inventory import (
     CLOUDFLARE_RULESET,
     CLOUDFLARE_WORKERS_SCRIPT,
     CONFIGMAP,
@@ -42,8 +43,6 @@ from components.cost.inventory import (
     redis_clusters,
     sizing,
 )
-from components.monitoring.thresholds import threshold_problems
-from components.redis.conf import parse_redis_conf
 from policies.props import (
     as_list,
     as_mapping,
@@ -53,10 +52,12 @@ from policies.props import (
     plain,
     stack_props,
 )
+from stackconfig import adr
+from stackconfig.thresholds import threshold_problems
 
-ADR_MIN_PRIMARIES = 3
-ADR_MIN_REPLICAS_PER_PRIMARY = 1
-ADR_MAX_FAILOVER_SECONDS = 30
+ADR_MIN_PRIMARIES = adr.MIN_PRIMARIES
+ADR_MIN_REPLICAS_PER_PRIMARY = adr.MIN_REPLICAS_PER_PRIMARY
+ADR_MAX_FAILOVER_SECONDS = adr.MAX_FAILOVER_SECONDS
 ELECTION_SECONDS = 2.0
 """After the node timeout a replica waits 500 ms + 0-500 ms + rank × 1 s before its election."""
 LRU_POLICIES = frozenset({"allkeys-lru", "volatile-lru"})
@@ -76,18 +77,18 @@ FALLBACK_TIER_RANGES: Mapping[str, tuple[int, int]] = {
     "long": (86400, 86400),
 }
 """ADR-011 TTL tiers in seconds: short 5-15 min, medium 1-4 h, long 24 h (used until
-components/cdn/tiers.py provides TIER_RANGES)."""
+stackconfig/tiers.py provides TIER_RANGES)."""
 
 
 def _tiers_module() -> Any:
     try:
-        return importlib.import_module("components.cdn.tiers")
+        return importlib.import_module("stackconfig.tiers")
     except ImportError:
         return None
 
 
 def tier_ranges() -> Mapping[str, tuple[int, int]]:
-    """The ADR's TTL ranges: components/cdn/tiers.py's when present and well-formed."""
+    """The ADR's TTL ranges: stackconfig/tiers.py's when present and well-formed."""
     ranges: Any = getattr(_tiers_module(), "TIER_RANGES", None)
     if not isinstance(ranges, Mapping):
         return FALLBACK_TIER_RANGES
@@ -112,7 +113,7 @@ class BoundTier:
 
 
 def shared_tier_violations(tiers: Mapping[str, BoundTier]) -> list[str] | None:
-    """components/cdn/tiers.py's `tier_violations` on `tiers`; None when it is not available."""
+    """stackconfig/tiers.py's `tier_violations` on `tiers`; None when it is not available."""
     check: Any = getattr(_tiers_module(), "tier_violations", None)
     if not callable(check):
         return None

@@ -32,6 +32,6 @@ def require_tool(name: str) -> str:
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on `host` right now, together with port + 10000: any test server may be a
     cluster-mode redis-server, which also needs its bus port (and a port of at most 55535)."""
-    from components.redis.lab import free_node_port
+    from lab.cluster import free_node_port
 
     return free_node_port(host)

@@ -64,7 +64,7 @@ def verdict(status: int) -> str:
 def cost_difference(
     head: PlanResult, base: PlanResult | None, project_root: Path
 ) -> CostDifference:
-    """Run `python -m components.cost.diff BASE HEAD`; a base without a plan counts as no cost."""
+    """Run `python -m cost.diff BASE HEAD`; a base without a plan counts as no cost."""
     if not head.has_cost:
         return CostDifference(None, "No cost difference: the pull request's plan did not run.")
     note = None
@@ -77,7 +77,7 @@ def cost_difference(
             base_cost.write_text(json.dumps(EMPTY_COST))
             note = "The base commit has no plan for this stack: costs are compared with nothing."
         result = subprocess.run(
-            [sys.executable, "-m", "components.cost.diff", str(base_cost), str(head.cost_file)],
+            [sys.executable, "-m", "cost.diff", str(base_cost), str(head.cost_file)],
             cwd=project_root,
             capture_output=True,
             text=True,

@@ -29,9 +29,9 @@ from components.backups.documents import (
     parse_oidc_provider_arn,
     trust_policy,
 )
-from components.config import BackupsConfig
-from components.quantity import quantity_bytes
 from components.redis.cluster import PASSWORD_KEY
+from stackconfig.config import BackupsConfig
+from stackconfig.quantity import quantity_bytes
 
 BACKUP_PREFIX = "redis"
 """Key prefix of the backup sets in the bucket; the role may touch nothing outside it."""

@@ -2,20 +2,18 @@
 
 Every binding value is a string (Cloudflare `plain_text` bindings); structured values are JSON
 with sorted keys, so the same inputs always give byte-identical bindings and a deploy diff shows
-only real changes. `python -m components.cdn.bindings` prints the default bindings as one JSON
+only real changes. `python -m components.cdn.worker_module` prints the default bindings as one JSON
 object: the workerd tests and the Worker benchmark configure the Worker from it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Mapping, Sequence
 
-from components.cdn.tiers import (
+from stackconfig.tiers import (
     TierRule,
     TierTtls,
-    tier_for_path,
 )
 
 
@@ -73,37 +71,3 @@ def render_worker_bindings(
         "TRACKING_PARAMS": _json(list(tracking_params)),
     }
     return dict(sorted(bindings.items()))
-
-
-def default_worker_bindings() -> dict[str, str]:
-    """The bindings the default `cache-platform:cdn` config deploys (ADR-011's defaults), from
-    the very function the WorkersScript resource gets its bindings from."""
-    # Imported late: worker_module builds on this module.
-    from components.cdn.worker_module import worker_bindings
-    from components.config import CdnConfig
-
-    return worker_bindings(CdnConfig())
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m components.cdn.bindings",
-        description="Print the Worker's default bindings as one JSON object.",
-    )
-    parser.add_argument(
-        "--classify",
-        nargs="+",
-        metavar="PATH",
-        help="print instead {path: tier or null} by the default rules (the workerd tests compare "
-        "the Worker's choice with it)",
-    )
-    args = parser.parse_args(argv)
-    if args.classify:
-        paths: list[str] = args.classify
-        print(json.dumps({path: tier_for_path(path) for path in paths}, sort_keys=True))
-        return
-    print(json.dumps(default_worker_bindings(), indent=2, sort_keys=True))
-
-
-if __name__ == "__main__":
-    main()

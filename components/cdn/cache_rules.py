@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from components.cdn.tiers import TierRule, format_duration
-from components.config import CacheTierSettings, CdnConfig
+from stackconfig.config import CacheTierSettings, CdnConfig
+from stackconfig.tiers import TierRule, format_duration
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pulumi_cloudflare as cloudflare
 
 from components.cdn.cache_rules import CacheRule, render_cache_rules
 from components.cdn.worker_module import WORKER_MAIN_MODULE, worker_bindings, worker_source
-from components.config import CdnConfig
+from stackconfig.config import CdnConfig
 
 # Cloudflare's managed WAF rulesets (fixed ids, the same in every account).
 CLOUDFLARE_MANAGED_RULESET_ID = "efb7b8c949ac4650a09736fc376e9aee"

@@ -7,12 +7,15 @@ The bindings are the Worker's whole configuration; the WorkersScript resource, t
 
 from __future__ import annotations
 
+import argparse
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from components.cdn.bindings import render_worker_bindings
 from components.cdn.cache_rules import tier_rules
-from components.cdn.tiers import DEFAULT_TRACKING_PARAMS
-from components.config import CdnConfig
+from stackconfig.config import CdnConfig
+from stackconfig.tiers import DEFAULT_TRACKING_PARAMS, tier_for_path
 
 WORKER_DIR = Path(__file__).parent / "worker"
 WORKER_MAIN_MODULE = "worker.js"
@@ -32,3 +35,33 @@ def worker_bindings(cdn: CdnConfig) -> dict[str, str]:
         cdn.session_cookie,
         DEFAULT_TRACKING_PARAMS,
     )
+
+
+def default_worker_bindings() -> dict[str, str]:
+    """The bindings the default `cache-platform:cdn` config deploys (ADR-011's defaults), from
+    the very function the WorkersScript resource gets its bindings from."""
+    return worker_bindings(CdnConfig())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m components.cdn.worker_module",
+        description="Print the Worker's default bindings as one JSON object.",
+    )
+    parser.add_argument(
+        "--classify",
+        nargs="+",
+        metavar="PATH",
+        help="print instead {path: tier or null} by the default rules (the workerd tests compare "
+        "the Worker's choice with it)",
+    )
+    args = parser.parse_args(argv)
+    if args.classify:
+        paths: list[str] = args.classify
+        print(json.dumps({path: tier_for_path(path) for path in paths}, sort_keys=True))
+        return
+    print(json.dumps(default_worker_bindings(), indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

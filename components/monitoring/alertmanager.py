@@ -76,7 +76,7 @@ SLACK_TEXT = (
 
 
 class ReceiverSpec(Protocol):
-    """What a receiver needs (components.config.AlertReceiver has this shape)."""
+    """What a receiver needs (stackconfig.config.AlertReceiver has this shape)."""
 
     @property
     def type(self) -> str:
@@ -95,7 +95,7 @@ class ReceiverSpec(Protocol):
 
 
 class EscalationSpec(Protocol):
-    """Receiver names per level (components.config.Escalation has this shape)."""
+    """Receiver names per level (stackconfig.config.Escalation has this shape)."""
 
     @property
     def l1(self) -> str: ...

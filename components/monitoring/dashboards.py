@@ -32,7 +32,7 @@ from components.monitoring.rules import (
     RECORD_WARMING_PROGRESS,
     latency_record,
 )
-from components.monitoring.thresholds import AlertThresholds, format_duration, format_percent
+from stackconfig.thresholds import AlertThresholds, format_duration, format_percent
 
 DASHBOARD_TAG = "cache-platform"
 DATASOURCE_VARIABLE = "datasource"

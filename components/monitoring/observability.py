@@ -17,7 +17,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.config import MonitoringConfig
 from components.monitoring.alertmanager import (
     ALERTMANAGER_SECRET_NAME,
     alertmanager_secret_items,
@@ -34,7 +33,8 @@ from components.monitoring.chart_values import (
 )
 from components.monitoring.dashboards import DashboardSizing, render_dashboards
 from components.monitoring.rules import render_rule_groups
-from components.monitoring.thresholds import AlertThresholds
+from stackconfig.config import MonitoringConfig
+from stackconfig.thresholds import AlertThresholds
 
 CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 GRAFANA_ADMIN_SECRET_NAME = "grafana-admin"

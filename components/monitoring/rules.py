@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.monitoring.thresholds import (
+from stackconfig.thresholds import (
     THRESHOLD_ANNOTATION,
     AlertLevel,
     AlertName,

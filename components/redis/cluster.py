@@ -16,8 +16,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.config import RedisConfig
 from components.redis.conf import redis_conf_spec, render_redis_conf
+from stackconfig.config import RedisConfig
 
 REDIS_PORT = 6379
 BUS_PORT = 16379

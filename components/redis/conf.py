@@ -15,14 +15,11 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from components.config import EvictionPolicy, RedisConfig
-from components.quantity import quantity_bytes
+from stackconfig.config import MAXMEMORY_PERCENT_RANGE, EvictionPolicy, RedisConfig
+from stackconfig.quantity import quantity_bytes
 
 RDB_SAVE_POINTS: tuple[tuple[int, int], ...] = ((3600, 1), (300, 100), (60, 10000))
 """RDB snapshot triggers as (seconds, changes): Redis's own defaults, an hourly floor under load."""
-
-MAXMEMORY_PERCENT_RANGE = (50, 95)
-"""Allowed maxmemory as a percentage of the container limit (inclusive)."""
 
 PER_NODE_DIRECTIVES = frozenset(
     {

@@ -1,4 +1,4 @@
-"""Fixtures that run real Redis Clusters through components.redis.lab (imported by test_redis_*).
+"""Fixtures that run real Redis Clusters through lab.cluster (imported by test_redis_*).
 
 Every lab lives in a pytest temp directory, so its node logs stay there for a failing test to be
 read; every process is killed when the fixture ends, whatever the test did.
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from components.config import RedisConfig
 from components.redis.conf import redis_conf_spec, render_redis_conf
-from components.redis.lab import RedisLab
+from lab.cluster import RedisLab
+from stackconfig.config import RedisConfig
 from tests.tools import require_tool
 
 LabFactory = Callable[..., RedisLab]

@@ -1,4 +1,4 @@
-"""cachectl against a real 3 + 3 Redis Cluster (components.redis.lab): health, warming,
+"""cachectl against a real 3 + 3 Redis Cluster (lab.cluster): health, warming,
 invalidation, failover and rebalance, through the command line as an operator runs it.
 
 One lab serves the module; every test leaves it healthy with its own keys removed. The test that
@@ -18,7 +18,7 @@ from redis.crc import key_slot
 from typer.testing import CliRunner, Result
 
 from cachectl.cli import app
-from components.redis.lab import LabNode, RedisLab
+from lab.cluster import LabNode, RedisLab
 from tests.integration.redis_lab_fixtures import (  # noqa: F401
     LabFactory,
     lab,

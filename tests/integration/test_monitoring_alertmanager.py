@@ -24,8 +24,8 @@ import pytest
 import requests
 import yaml
 
-from components.config import AlertReceiver, Escalation, ReceiverType
 from components.monitoring.alertmanager import EscalationTimings, render_alertmanager_config
+from stackconfig.config import AlertReceiver, Escalation, ReceiverType
 from tests.tools import free_port, require_tool
 
 pytestmark = pytest.mark.integration

@@ -26,7 +26,7 @@ from components.monitoring.dashboards import (
     render_dashboards,
 )
 from components.monitoring.rules import RECORD_MEMORY_PERCENT, render_rule_groups
-from components.monitoring.thresholds import AlertThresholds
+from stackconfig.thresholds import AlertThresholds
 from tests.tools import free_port, require_tool
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from redis.exceptions import ResponseError
 
-from components.redis.keys import cache_key, invalidation_pattern
-from components.redis.lab import RedisLab
+from cachekit.keys import cache_key, invalidation_pattern
+from lab.cluster import RedisLab
 from tests.integration import redis_lab_fixtures
 from tests.tools import require_tool
 
@@ -123,7 +123,7 @@ def test_the_lab_command_runs_a_cluster_redis_cli_can_use_until_sigterm(tmp_path
     redis_cli = require_tool("redis-cli")
     conf = tmp_path / "redis.conf"
     conf.write_text(redis_lab_fixtures.lab_conf())
-    command = [sys.executable, "-m", "components.redis.lab", "--conf", str(conf), "--replicas", "0"]
+    command = [sys.executable, "-m", "lab.cluster", "--conf", str(conf), "--replicas", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert process.stdout is not None

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from components.redis.lab import ClusterEntry, RedisLab, acked_set, key_in_ranges
+from lab.cluster import ClusterEntry, RedisLab, acked_set, key_in_ranges
 from tests.integration import redis_lab_fixtures
 from tests.integration.redis_lab_fixtures import LabFactory
 

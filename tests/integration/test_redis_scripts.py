@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.redis.lab import SCRIPTS_DIR
+from lab.cluster import SCRIPTS_DIR
 from tests.tools import free_port, require_tool
 
 NODES_CONF = """\

@@ -35,11 +35,11 @@ from components.backups.documents import (
     lifecycle_plan,
     parse_oidc_provider_arn,
 )
-from components.config import BackupsConfig, RedisConfig
 from components.redis.cluster import RedisCluster, RedisClusterArgs
 from plan.mocks import ResourceRecord
 from plan.verdicts import judge
 from policies.security import denies_insecure_transport
+from stackconfig.config import BackupsConfig, RedisConfig
 from tests.mocking import install_mocks, of_type, one, when_registered
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -640,7 +640,7 @@ def dependency_closure(roots: list[str]) -> set[str]:
 
 def third_party_imports(package: Path) -> set[str]:
     """Top-level modules imported anywhere in `package` (lazy imports included)."""
-    local = {"cachectl", "components", "policies", "plan", "__future__"}
+    local = {"cachectl", "cachekit", "stackconfig", "__future__"}
     found: set[str] = set()
     for path in package.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):

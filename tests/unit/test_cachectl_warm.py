@@ -21,7 +21,7 @@ from cachectl.warm import (
     parse_plan,
     run_plan,
 )
-from components.redis.keys import InvalidKeySegment
+from cachekit.keys import InvalidKeySegment
 
 
 def test_a_plan_runs_hot_then_warm_then_cold_whatever_the_file_order(tmp_path: Path) -> None:

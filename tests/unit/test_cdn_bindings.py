@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from components.cdn import bindings as bindings_module
-from components.cdn.bindings import default_worker_bindings, render_worker_bindings
-from components.cdn.tiers import (
+from components.cdn import worker_module as bindings_module
+from components.cdn.bindings import render_worker_bindings
+from components.cdn.worker_module import default_worker_bindings
+from stackconfig.tiers import (
     DEFAULT_BYPASS_PATHS,
     DEFAULT_SESSION_COOKIE,
     DEFAULT_TIER_RULES,
@@ -132,8 +133,8 @@ def test_missing_and_unknown_tiers() -> None:
 
 
 def test_config_tier_settings_are_judged_too_and_share_the_defaults() -> None:
-    from components.config import DEFAULT_TIERS as CONFIG_TIERS
-    from components.config import CacheTierSettings
+    from stackconfig.config import DEFAULT_TIERS as CONFIG_TIERS
+    from stackconfig.config import CacheTierSettings
 
     assert tier_violations(CONFIG_TIERS) == []
     assert tier_violations({**CONFIG_TIERS, "short": CacheTierSettings(edge_ttl=60)}) == [
@@ -261,7 +262,7 @@ def test_cli_classifies_paths(capsys: pytest.CaptureFixture[str]) -> None:
 def test_the_worker_under_test_is_configured_as_the_deployed_one() -> None:
     """The workerd tests use these bindings; the WorkersScript gets the config's."""
     from components.cdn.worker_module import worker_bindings
-    from components.config import CdnConfig
+    from stackconfig.config import CdnConfig
 
     assert worker_bindings(CdnConfig()) == default_worker_bindings()
 
@@ -272,7 +273,7 @@ def test_the_worker_under_test_is_configured_as_the_deployed_one() -> None:
 )
 def test_worker_tiers_agree_with_the_edge_cache_rules(path: str) -> None:
     from components.cdn.cache_rules import render_cache_rules, tier_rules
-    from components.config import CdnConfig
+    from stackconfig.config import CdnConfig
 
     cdn = CdnConfig()
     # The Worker's rules are the edge rules' tiers, in the same order.

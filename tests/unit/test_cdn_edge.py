@@ -10,10 +10,10 @@ import pytest
 
 from components.cdn.cache_rules import render_cache_rules, tier_rules
 from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
-from components.cdn.tiers import TIER_RANGES, tier_for_path, tier_violations
 from components.cdn.worker_module import worker_bindings, worker_source
-from components.config import CacheTierSettings, CdnConfig
 from plan.mocks import ResourceRecord
+from stackconfig.config import CacheTierSettings, CdnConfig
+from stackconfig.tiers import TIER_RANGES, tier_for_path, tier_violations
 from tests.mocking import install_mocks, of_type, one, when_registered
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"

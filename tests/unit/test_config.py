@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from components.config import (
+from stackconfig.config import (
     ConfigError,
     Environment,
     EvictionPolicy,
     StackConfig,
     parse_stack_config,
 )
-from components.quantity import parse_quantity, quantity_bytes
+from stackconfig.quantity import parse_quantity, quantity_bytes
 
 SECRETS = {"oncall": "k1", "senior": "k2", "manager": "k3", "team": "https://hooks.example/x"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.cost.cron import DAYS_PER_MONTH, runs_per_month
+from cost.cron import DAYS_PER_MONTH, runs_per_month
 
 
 @pytest.mark.parametrize(

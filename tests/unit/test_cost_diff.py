@@ -1,4 +1,4 @@
-"""`python -m components.cost.diff`: the cost change of a pull request as a Markdown table."""
+"""`python -m cost.diff`: the cost change of a pull request as a Markdown table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from components.cost.diff import cost_diff_markdown, main
+from cost.diff import cost_diff_markdown, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,7 @@ def test_the_module_runs_on_files(tmp_path: Path) -> None:
     base.write_text(json.dumps(cost(redis=400.0)))
     head.write_text(json.dumps(cost(redis=440.0)))
     result = subprocess.run(
-        [sys.executable, "-m", "components.cost.diff", str(base), str(head)],
+        [sys.executable, "-m", "cost.diff", str(base), str(head)],
         capture_output=True,
         text=True,
         cwd=ROOT,

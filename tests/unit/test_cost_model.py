@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from components.cost import inventory
-from components.cost.model import (
+from cost import inventory
+from cost.model import (
     RDB_SIZE_RATIO,
     CostEstimate,
     cdn_cost_per_gb,
     estimate_cost,
 )
-from components.cost.nodes import GIB, allocatable, fits, smallest_fitting
-from components.cost.prices import load_price_sheet
+from cost.nodes import GIB, allocatable, fits, smallest_fitting
+from cost.prices import load_price_sheet
 from tests.unit.test_policy_fixtures import (
     as_cost_input,
     backup_cronjob,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.cost.prices import PRICE_SHEET, load_price_sheet, parse_price_sheet
+from cost.prices import PRICE_SHEET, load_price_sheet, parse_price_sheet
 
 READ = "2026-11-25"
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import DEFAULT_RECEIVERS, AlertReceiver, Escalation, ReceiverType
 from components.monitoring.alertmanager import (
     ALERTMANAGER_SECRET_NAME,
     SECRETS_MOUNT_DIR,
@@ -21,6 +20,7 @@ from components.monitoring.alertmanager import (
     alertmanager_secret_items,
     render_alertmanager_config,
 )
+from stackconfig.config import DEFAULT_RECEIVERS, AlertReceiver, Escalation, ReceiverType
 from tests.tools import require_tool
 
 RECEIVERS: Mapping[str, AlertReceiver] = MappingProxyType(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.config import DEFAULT_RECEIVERS, Escalation
 from components.monitoring.alertmanager import (
     ALERTMANAGER_SECRET_NAME,
     render_alertmanager_config,
 )
 from components.monitoring.chart_values import CHART_VERSION, render_chart_values
+from stackconfig.config import DEFAULT_RECEIVERS, Escalation
 
 AM_CONFIG = render_alertmanager_config(DEFAULT_RECEIVERS, Escalation())
 

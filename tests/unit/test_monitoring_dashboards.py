@@ -19,7 +19,7 @@ from components.monitoring.dashboards import (
     render_dashboards,
 )
 from components.monitoring.rules import render_rule_groups
-from components.monitoring.thresholds import AlertThresholds
+from stackconfig.thresholds import AlertThresholds
 from tests.tools import require_tool
 
 SIZING = DashboardSizing(services=8, peak_rps_per_service=10_000, monthly_cost_usd=1000)

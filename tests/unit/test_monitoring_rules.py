@@ -25,7 +25,7 @@ from components.monitoring.rules import (
     latency_record,
     render_rule_groups,
 )
-from components.monitoring.thresholds import (
+from stackconfig.thresholds import (
     AlertLevel,
     AlertName,
     AlertThresholds,

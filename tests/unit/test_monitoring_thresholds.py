@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components.monitoring.rules import render_rule_groups
-from components.monitoring.thresholds import (
+from stackconfig.thresholds import (
     AlertLevel,
     AlertThresholds,
     Severity,

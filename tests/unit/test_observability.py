@@ -8,12 +8,12 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config import MonitoringConfig
 from components.monitoring.chart_values import CHART_VERSION
 from components.monitoring.dashboards import DashboardSizing
 from components.monitoring.observability import Observability, ObservabilityArgs
-from components.monitoring.thresholds import AlertThresholds, threshold_problems
 from plan.mocks import SECRET_PLACEHOLDER
+from stackconfig.config import MonitoringConfig
+from stackconfig.thresholds import AlertThresholds, threshold_problems
 from tests.mocking import install_mocks, of_type, one, when_registered
 
 CREDENTIALS = {"oncall": "pd-1", "senior": "pd-2", "manager": "pd-3", "team": "https://hooks/x"}

@@ -17,11 +17,11 @@ import pytest
 
 from components.monitoring.chart_values import render_chart_values
 from components.monitoring.rules import render_rule_groups
-from components.monitoring.thresholds import AlertThresholds
 from components.redis.conf import RedisConfSpec, render_redis_conf
 from plan.mocks import ResourceRecord
 from policies.evaluate import ResourceInput, Violation, evaluate
 from policies.props import REDACTED_SECRET
+from stackconfig.thresholds import AlertThresholds
 from tests.mocking import install_mocks
 
 GIB = 1024**3

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.monitoring.thresholds import AlertThresholds
 from policies.sla import FALLBACK_TIER_RANGES, TierTtl, tier_ranges, ttl_problems
+from stackconfig.thresholds import AlertThresholds
 from tests.unit.test_policy_fixtures import (
     cache_rule,
     cache_tiers_binding,

@@ -7,11 +7,11 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config import RedisConfig
 from components.redis.cluster import RedisCluster, RedisClusterArgs
 from components.redis.conf import parse_redis_conf
-from components.settings import Quantity
 from plan.mocks import SECRET_PLACEHOLDER, ResourceRecord
+from stackconfig.config import RedisConfig
+from stackconfig.settings import Quantity
 from tests.mocking import install_mocks, of_type, one, when_registered
 
 LABELS = {"cache-platform/environment": "prod", "app.kubernetes.io/part-of": "cache-platform"}

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from components.config import RedisConfig
 from components.redis.conf import (
     MAXMEMORY_PERCENT_RANGE,
     PER_NODE_DIRECTIVES,
@@ -20,6 +19,7 @@ from components.redis.conf import (
     render_redis_conf,
     save_points_of,
 )
+from stackconfig.config import RedisConfig
 from tests.tools import require_tool
 
 GIB = 1024**3

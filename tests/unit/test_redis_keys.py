@@ -7,7 +7,7 @@ import fnmatch
 import pytest
 from redis.crc import key_slot
 
-from components.redis.keys import (
+from cachekit.keys import (
     InvalidKeySegment,
     bump_version,
     cache_key,

@@ -647,10 +647,9 @@ FAKE_DIFF = textwrap.dedent(
 
 @pytest.fixture
 def fake_project(tmp_path: Path) -> Path:
-    """A project whose `components.cost.diff` prints base and head totals."""
-    package = tmp_path / "project" / "components" / "cost"
+    """A project whose `cost.diff` prints base and head totals."""
+    package = tmp_path / "project" / "cost"
     package.mkdir(parents=True)
-    (package.parent / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
     (package / "diff.py").write_text(FAKE_DIFF)
     return tmp_path / "project"

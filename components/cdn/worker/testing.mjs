@@ -1,5 +1,5 @@
 // Shared by the workerd tests and the Worker benchmark: the Worker's bindings as rendered by
-// components/cdn/bindings.py (never a hand-copied configuration), a scripted origin, and one
+// components/cdn/worker_module.py (never a hand-copied configuration), a scripted origin, and one
 // workerd (miniflare) running the Worker in several configurations.
 // Kept outside test/ so that `node --test components/cdn/worker/test/` does not run it as a test.
 import { execFileSync } from "node:child_process";
@@ -19,7 +19,7 @@ export const META_HEADER = "x-edge-cache-meta";
 const PYTHON = process.env.PYTHON ?? path.join(REPO_ROOT, ".venv/bin/python");
 
 function renderer(...args) {
-  return execFileSync(PYTHON, ["-m", "components.cdn.bindings", ...args], {
+  return execFileSync(PYTHON, ["-m", "components.cdn.worker_module", ...args], {
     cwd: REPO_ROOT,
     encoding: "utf8",
   });

@@ -111,7 +111,7 @@ function cacheKeyUrl(url, config) {
 }
 
 // A static extension wins over any prefix; otherwise the longest prefix wins (/api/prices over
-// /api/), a tie going to the later rule. components/cdn/tiers.py tier_for_path is the twin.
+// /api/), a tie going to the later rule. stackconfig/tiers.py tier_for_path is the twin.
 function tierFor(pathname, config) {
   const lastSegment = pathname.slice(pathname.lastIndexOf("/") + 1);
   const dot = lastSegment.lastIndexOf(".");

@@ -16,16 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
-TIER_NAMES = ("short", "medium", "long")
-
-TIER_RANGES: Mapping[str, tuple[int, int]] = MappingProxyType(
-    {
-        "short": (5 * 60, 15 * 60),
-        "medium": (60 * 60, 4 * 60 * 60),
-        "long": (24 * 60 * 60, 24 * 60 * 60),
-    }
-)
-"""ADR-011 "TTL-Based Expiration": inclusive edge TTL bounds of each tier, in seconds."""
+from stackconfig.adr import TIER_NAMES, TIER_RANGES
 
 
 class TierTtls(Protocol):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
-from components.quantity import QUANTITY_EXAMPLES, parse_quantity
+from stackconfig.quantity import QUANTITY_EXAMPLES, parse_quantity
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ What differs from a pod, on purpose:
 - name resolution: the nodes announce stable host names like in Kubernetes, but there is no DNS
   for them here. The lab writes them into a hosts file and points REDIS_HOSTS_FILE at it; the
   scripts read that file before asking the system resolver. Python clients get the addresses
-  through redis-py's `address_remap`. The command line (`python -m components.redis.lab`) makes the
+  through redis-py's `address_remap`. The command line (`python -m lab`) makes the
   nodes redirect clients to IPs instead (`cluster-preferred-endpoint-type ip`) so that a plain
   `redis-cli -c` can follow redirects.
 
@@ -42,16 +42,14 @@ from typing import Any, Literal
 
 import redis
 from redis.cluster import RedisCluster
-from redis.crc import key_slot
 
-from components.config import RedisConfig
+from cachectl.topology import SLOT_COUNT, ClusterEntry, key_in_ranges, parse_cluster_nodes
 from components.redis.conf import redis_conf_spec, render_redis_conf
+from stackconfig.config import RedisConfig
 
-SCRIPTS_DIR = Path(__file__).parent / "scripts"
-SLOT_COUNT = 16384
+SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "components" / "redis" / "scripts"
 BUS_PORT_OFFSET = 10000
 _PORT_RANGE = (20000, 30000)
-_FAILING_FLAGS = ("fail", "noaddr", "handshake")
 
 
 class LabError(RuntimeError):
@@ -97,70 +95,6 @@ class LabNode:
     def name(self) -> str:
         """host name and port, as the bootstrap Job lists the node."""
         return f"{self.hostname}:{self.port}"
-
-
-@dataclass(frozen=True)
-class ClusterEntry:
-    """One line of CLUSTER NODES."""
-
-    node_id: str
-    ip: str
-    port: int
-    hostname: str
-    flags: frozenset[str]
-    primary_id: str | None
-    connected: bool
-    """The cluster bus link to this node is up (always true for the `myself` line)."""
-    slots: tuple[tuple[int, int], ...]
-
-    @property
-    def is_primary(self) -> bool:
-        return "master" in self.flags
-
-    @property
-    def healthy(self) -> bool:
-        return not any(flag.startswith(_FAILING_FLAGS) for flag in self.flags)
-
-    @property
-    def slot_count(self) -> int:
-        return sum(last - first + 1 for first, last in self.slots)
-
-
-def parse_cluster_nodes(text: str) -> list[ClusterEntry]:
-    """CLUSTER NODES output as entries (slots being migrated, `[...]`, are skipped)."""
-    entries: list[ClusterEntry] = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) < 8:
-            continue
-        address, _, hostname_and_aux = fields[1].partition(",")
-        endpoint = address.split("@", 1)[0]
-        ip, _, port = endpoint.rpartition(":")
-        slots: list[tuple[int, int]] = []
-        for item in fields[8:]:
-            if item.startswith("["):
-                continue
-            first, _, last = item.partition("-")
-            slots.append((int(first), int(last or first)))
-        entries.append(
-            ClusterEntry(
-                node_id=fields[0],
-                ip=ip,
-                port=int(port or 0),
-                hostname=hostname_and_aux.split(",", 1)[0],
-                flags=frozenset(fields[2].split(",")),
-                primary_id=None if fields[3] == "-" else fields[3],
-                connected=fields[7] == "connected",
-                slots=tuple(slots),
-            )
-        )
-    return entries
-
-
-def key_in_ranges(key: str, ranges: Iterable[tuple[int, int]]) -> bool:
-    """Whether `key` hashes to a slot inside one of `ranges`."""
-    slot = key_slot(key.encode())
-    return any(first <= slot <= last for first, last in ranges)
 
 
 def _port_is_free(host: str, port: int) -> bool:
@@ -709,10 +643,10 @@ def _default_conf() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m components.redis.lab --conf build/<stack>/redis/redis.conf` runs a lab until
+    """`python -m lab --conf build/<stack>/redis/redis.conf` runs a lab until
     Ctrl-C or SIGTERM, then removes it."""
     parser = argparse.ArgumentParser(
-        prog="python -m components.redis.lab",
+        prog="python -m lab",
         description="Run a local Redis Cluster through the pods' start.sh and bootstrap.sh.",
     )
     parser.add_argument(

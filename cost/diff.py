@@ -1,4 +1,4 @@
-"""`python -m components.cost.diff BASE_COST_JSON HEAD_COST_JSON`: the cost change as Markdown.
+"""`python -m cost.diff BASE_COST_JSON HEAD_COST_JSON`: the cost change as Markdown.
 
 Reads two `cost.json` files written by the offline plan (`build/<stack>/cost.json`) and prints a
 table per component and the total, for a pull-request comment. Exit status 2 when a file is missing
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from components.cost.props import as_mapping, as_number
+from cost.props import as_mapping, as_number
 
 
 def component_totals(document: Mapping[str, Any]) -> dict[str, float]:
@@ -76,7 +76,7 @@ def _load(path: Path) -> Mapping[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.cost.diff", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cost.diff", description=__doc__)
     parser.add_argument("base", type=Path, help="cost.json of the base branch")
     parser.add_argument("head", type=Path, help="cost.json of the change")
     args = parser.parse_args(argv)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from components.cost.prices import InstanceType
+from cost.prices import InstanceType
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from components.quantity import parse_quantity
+from stackconfig.quantity import parse_quantity
 
 
 def is_sequence(value: Any) -> bool:

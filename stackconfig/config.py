@@ -16,16 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, cast
 
-from components.cdn.tiers import (
-    DEFAULT_BYPASS_PATHS,
-    DEFAULT_SESSION_COOKIE,
-    MEDIUM_PATH_PREFIXES,
-    SHORT_PATH_PREFIXES,
-    STATIC_EXTENSIONS,
-    tier_violations,
-)
-from components.cdn.tiers import DEFAULT_TIERS as ADR_TIERS
-from components.settings import (
+from stackconfig.settings import (
     CLOUDFLARE_ID,
     DNS_LABEL,
     HOSTNAME,
@@ -44,13 +35,22 @@ from components.settings import (
     read_section,
     setting,
 )
+from stackconfig.tiers import (
+    DEFAULT_BYPASS_PATHS,
+    DEFAULT_SESSION_COOKIE,
+    MEDIUM_PATH_PREFIXES,
+    SHORT_PATH_PREFIXES,
+    STATIC_EXTENSIONS,
+    tier_violations,
+)
+from stackconfig.tiers import DEFAULT_TIERS as ADR_TIERS
+
+MAXMEMORY_PERCENT_RANGE = (50, 95)
+"""Allowed maxmemory as a percentage of the container limit (inclusive); the redis.conf renderer
+refuses to render outside it too."""
 
 
 def _maxmemory_percent_check(value: Any) -> str | None:
-    # The renderer owns the range (it refuses to render outside it); imported late because the
-    # renderer imports this module's enums.
-    from components.redis.conf import MAXMEMORY_PERCENT_RANGE
-
     low, high = MAXMEMORY_PERCENT_RANGE
     return between(low, high)(value)
 
@@ -201,7 +201,7 @@ DEFAULT_TIERS: Mapping[str, CacheTierSettings] = MappingProxyType(
         for name, tier in ADR_TIERS.items()
     }
 )
-"""ADR-011's tiers (components/cdn/tiers.py) as config settings."""
+"""ADR-011's tiers (stackconfig/tiers.py) as config settings."""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.cost.props import as_int, as_list, as_mapping, as_str, get_path, quantity
 from components.redis.conf import parse_redis_conf
+from cost.props import as_int, as_list, as_mapping, as_str, get_path, quantity
 
 ResourceProps = tuple[str, Mapping[str, Any]]
 """(Pulumi type token, properties) of one resource."""

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, cast
 
+from stackconfig import adr
+
 FiresWhen = Literal["above", "below"]
 
 THRESHOLD_ANNOTATION = "threshold"
@@ -61,36 +63,36 @@ class AlertThresholds:
     channel. A stack may tighten any value; the policy pack refuses looser ones.
     """
 
-    hit_rate_critical: float = 0.90
+    hit_rate_critical: float = adr.HIT_RATE_CRITICAL
     """Critical when a service's cache hit rate is below this ratio (ADR: < 90 % for 5 min)."""
-    hit_rate_critical_for_seconds: int = 300
-    hit_rate_warning: float = 0.95
+    hit_rate_critical_for_seconds: int = adr.HIT_RATE_CRITICAL_FOR_SECONDS
+    hit_rate_warning: float = adr.HIT_RATE_WARNING
     """Warning below this ratio (ADR: < 95 % for 10 min)."""
-    hit_rate_warning_for_seconds: int = 600
-    p95_critical_seconds: float = 0.5
+    hit_rate_warning_for_seconds: int = adr.HIT_RATE_WARNING_FOR_SECONDS
+    p95_critical_seconds: float = adr.P95_CRITICAL_SECONDS
     """Critical when a service's p95 latency is above this (ADR: > 500 ms)."""
     p95_critical_for_seconds: int = 180
     """ADR's example rule waits 3 min: one slow scrape window must not page."""
-    p95_warning_seconds: float = 0.2
+    p95_warning_seconds: float = adr.P95_WARNING_SECONDS
     """Warning above this (ADR: > 200 ms, the p95 target)."""
     p95_warning_for_seconds: int = 300
-    memory_critical: float = 0.90
+    memory_critical: float = adr.MEMORY_CRITICAL
     """Critical when a node's used memory is above this share of maxmemory (ADR: > 90 %, 2 min)."""
-    memory_critical_for_seconds: int = 120
-    memory_warning: float = 0.80
+    memory_critical_for_seconds: int = adr.MEMORY_CRITICAL_FOR_SECONDS
+    memory_warning: float = adr.MEMORY_WARNING
     """Warning above this share (ADR: > 80 %)."""
     memory_warning_for_seconds: int = 300
-    connection_failures_critical: float = 0.10
+    connection_failures_critical: float = adr.CONNECTION_FAILURES_CRITICAL
     """Critical when a node rejects more than this share of connection attempts (ADR: > 10 %)."""
     connection_failures_critical_for_seconds: int = 120
-    evictions_warning_per_second: float = 100.0
+    evictions_warning_per_second: float = adr.EVICTIONS_WARNING_PER_SECOND
     """Warning when the cluster evicts more keys per second than this (ADR: > 100/s)."""
     evictions_warning_for_seconds: int = 300
     cluster_state_critical_for_seconds: int = 60
     """A node reporting cluster_state:fail this long pages: part of the key space is down."""
     node_down_critical_for_seconds: int = 120
     """A node (or its exporter) unreachable this long pages; a rolling restart takes less."""
-    min_replicas_per_primary: int = 1
+    min_replicas_per_primary: int = adr.MIN_REPLICAS_PER_PRIMARY
     """Warning when a primary has fewer connected replicas; 0 drops the alert (dev stacks)."""
     primary_without_replica_for_seconds: int = 600
     """Long enough for a failed-over primary to come back as the new primary's replica."""

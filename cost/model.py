@@ -39,8 +39,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.cost.cron import DAYS_PER_MONTH, runs_per_month
-from components.cost.inventory import (
+from cost.cron import DAYS_PER_MONTH, runs_per_month
+from cost.inventory import (
     CLOUDFLARE_ARGO_SMART_ROUTING,
     CLOUDFLARE_WORKERS_SCRIPT,
     CLOUDFLARE_ZONE,
@@ -59,9 +59,9 @@ from components.cost.inventory import (
     redis_clusters,
     sizing,
 )
-from components.cost.nodes import GIB, MIB, allocatable, fits, smallest_fitting
-from components.cost.prices import InstanceType, PriceSheet, load_price_sheet
-from components.cost.props import (
+from cost.nodes import GIB, MIB, allocatable, fits, smallest_fitting
+from cost.prices import InstanceType, PriceSheet, load_price_sheet
+from cost.props import (
     as_bool,
     as_int,
     as_list,
@@ -202,7 +202,7 @@ def _redis_node(
         if instance is None:
             problems.append(
                 f"redis '{name}': node type '{hint}' is not in the price sheet; add it to "
-                "components/cost/prices.json or pin a listed type"
+                "cost/prices.json or pin a listed type"
             )
             return None, ""
         if not fits(instance, memory, cpu):
@@ -443,7 +443,7 @@ def _price_cdn(resources: Sequence[ResourceProps], prices: PriceSheet, out: Cost
         if price is None:
             out.problems.append(
                 f"cdn: the Cloudflare plan '{plan}' has no list price in the sheet; add the "
-                "contracted price to components/cost/prices.json"
+                "contracted price to cost/prices.json"
             )
             continue
         out.add(

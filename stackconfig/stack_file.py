@@ -9,8 +9,8 @@ from typing import Any, cast
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import SECRET_KEYS, SECTIONS, ConfigError, StackConfig, parse_stack_config
-from components.settings import NAMESPACE
+from stackconfig.config import SECRET_KEYS, SECTIONS, ConfigError, StackConfig, parse_stack_config
+from stackconfig.settings import NAMESPACE
 
 
 class InvalidStackConfig(pulumi.RunError):
