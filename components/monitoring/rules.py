@@ -47,6 +47,8 @@ RECORD_CONNECTION_FAILURES = "instance:redis_connection_failures:ratio_rate5m"
 """Per node, share of connection attempts rejected, 0..1."""
 RECORD_EVICTIONS = "instance:redis_evicted_keys:rate5m"
 """Per node, keys evicted per second."""
+RECORD_CACHED_MEAN = "service:http_request_duration_seconds:mean5m_cache_hit"
+"""Per service, mean seconds of the requests served from the cache (ADR: average < 100 ms)."""
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
 
 ESCALATION_LABEL = "escalation"
@@ -108,6 +110,14 @@ def recording_rules() -> list[dict[str, str]]:
         }
         for q in LATENCY_QUANTILES
     ]
+    cached = 'http_request_duration_seconds_{}{{cache="hit"}}'
+    rules.append(
+        {
+            "record": RECORD_CACHED_MEAN,
+            "expr": f"{_rate_by('service', cached.format('sum'))}"
+            f" / ({_rate_by('service', cached.format('count'))} > 0)",
+        }
+    )
     rules += [
         {
             "record": RECORD_MEMORY_PERCENT,
