@@ -106,7 +106,11 @@ def error_kind(error: BaseException) -> ErrorKind:
     return ErrorKind.OTHER
 
 
-_REDIS_FAILURES = (redis.RedisError, OSError, asyncio.TimeoutError)
+_REDIS_FAILURES = (Exception,)
+"""What a Redis call may raise without failing the request: anything. Besides RedisError and
+OSError, redis-py's asyncio cluster client has been seen raising AttributeError from a connection
+torn down by a timeout while 100 calls connected at once; the source must still answer. The
+loader is never inside these `try` blocks, so its own errors still reach the caller."""
 
 
 @dataclass(frozen=True)
@@ -294,19 +298,23 @@ class CacheAside:
             if flight.error is not None:
                 raise flight.error
             return cast(T, flight.value)
+        # The flight stays registered until the value is stored: a caller whose GET missed just
+        # before the store joins it instead of loading again.
         try:
             start = self._core.monotonic()
-            value = loader()
+            try:
+                value = loader()
+            except BaseException as error:
+                flight.error = error
+                flight.done.set()
+                raise
             flight.value = value
-        except BaseException as error:
-            flight.error = error
-            raise
+            flight.done.set()
+            if store:
+                self._store(key, value, tier, self._core.monotonic() - start)
         finally:
             with self._flights_lock:
                 del self._flights[key]
-            flight.done.set()
-        if store:
-            self._store(key, value, tier, self._core.monotonic() - start)
         return value
 
     def _store(self, key: str, value: object, tier: str, load_seconds: float) -> None:
@@ -491,18 +499,20 @@ class AsyncCacheAside:
             return cast(T, await asyncio.shield(flight))
         flight = asyncio.get_running_loop().create_future()
         self._flights[key] = flight
+        # Registered until the value is stored, as in `CacheAside._load_once`.
         try:
             start = self._core.monotonic()
-            value = await loader()
+            try:
+                value = await loader()
+            except BaseException as error:
+                flight.set_exception(error)
+                flight.exception()  # followers re-raise it; mark it retrieved for the leader
+                raise
             flight.set_result(value)
-        except BaseException as error:
-            flight.set_exception(error)
-            flight.exception()  # followers re-raise it; mark it retrieved for the leader
-            raise
+            if store:
+                await self._store(key, value, tier, self._core.monotonic() - start)
         finally:
             del self._flights[key]
-        if store:
-            await self._store(key, value, tier, self._core.monotonic() - start)
         return value
 
     async def _store(self, key: str, value: object, tier: str, load_seconds: float) -> None:
