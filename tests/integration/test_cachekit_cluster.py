@@ -216,7 +216,8 @@ def test_a_paused_then_killed_primary_never_fails_a_call(lab: RedisLab) -> None:
                 wrong.append((key, value))
 
     def victim_breaker() -> BreakerState | None:
-        return cache.breaker_states().get(str(client.get_node_from_key(victim_key).name))
+        node = client.get_node_from_key(victim_key)
+        return cache.breaker_states().get(str(node.name)) if node is not None else None
 
     try:
         call_all()
