@@ -11,6 +11,7 @@ from cachekit.aside import (
 )
 from cachekit.breaker import BreakerSettings, BreakerState
 from cachekit.codec import Format
+from cachekit.consistency import Consistency
 from cachekit.metrics import REQUEST_DURATION_BUCKETS, CacheMetrics, CacheUse, ErrorKind
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "CacheMetrics",
     "CacheOptions",
     "CacheUse",
+    "Consistency",
     "ErrorKind",
     "Format",
     "async_cluster_client",

@@ -33,6 +33,7 @@ from redis.retry import Retry
 
 from cachekit.breaker import BreakerBoard, BreakerSettings, BreakerState, Clock
 from cachekit.codec import DEFAULT_COMPRESS_ABOVE, Envelope, Format, decode, encode
+from cachekit.consistency import CONSISTENCY_RULES, Consistency, check_tier
 from cachekit.keys import key_pattern
 from cachekit.metrics import CacheMetrics, ErrorKind
 from stackconfig.adr import TIER_NAMES
@@ -223,6 +224,18 @@ class _Core:
                 return None
         return envelope
 
+    def admits(self, consistency: Consistency, tier: str) -> bool:
+        """False for a read that must skip the cache (counted as a bypass); raises ValueError
+        for an unknown tier or one the class does not allow."""
+        if tier not in self.options.tiers:
+            expected = ", ".join(self.options.tiers)
+            raise ValueError(f"unknown tier {tier!r}; expected one of {expected}")
+        check_tier(consistency, tier)
+        if CONSISTENCY_RULES[consistency].in_redis:
+            return True
+        self.metrics.bypass()
+        return False
+
     def failed(self, node: str, error: BaseException) -> None:
         self.metrics.error(error_kind(error))
         self.breakers.of(node).record_failure()
@@ -278,13 +291,23 @@ class CacheAside:
         """The breaker of every node the kit has talked to, by node name."""
         return self._core.breakers.states()
 
-    def get_or_load(self, key: str, loader: Callable[[], T], *, tier: str = DEFAULT_TIER) -> T:
+    def get_or_load(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        *,
+        tier: str = DEFAULT_TIER,
+        consistency: Consistency = Consistency.EVENTUAL,
+    ) -> T:
         """The cached value of `key`, or `loader()`'s, then stored for the tier's TTL.
 
         Concurrent misses of one key in this process call `loader` once. Redis failures never
-        reach the caller; `loader`'s exceptions do (nothing is cached then).
+        reach the caller; `loader`'s exceptions do (nothing is cached then). `consistency`
+        limits the tiers and makes `STRONG` reads skip the cache (see `consistency.py`).
         """
         core = self._core
+        if not core.admits(consistency, tier):
+            return loader()
         with _span("cache get_or_load", (key,)) as span:
             node = _node_name(self.client, key)
             breaker = core.breakers.of(node)
@@ -466,10 +489,17 @@ class AsyncCacheAside:
         return self._core.breakers.states()
 
     async def get_or_load(
-        self, key: str, loader: Callable[[], Awaitable[T]], *, tier: str = DEFAULT_TIER
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[T]],
+        *,
+        tier: str = DEFAULT_TIER,
+        consistency: Consistency = Consistency.EVENTUAL,
     ) -> T:
         """As `CacheAside.get_or_load`, with an async loader."""
         core = self._core
+        if not core.admits(consistency, tier):
+            return await loader()
         with _span("cache get_or_load", (key,)) as span:
             node = _node_name(self.client, key)
             breaker = core.breakers.of(node)

@@ -386,3 +386,42 @@ def test_the_async_twin_single_flights_and_degrades() -> None:
     assert results == ["async"] * 101
     assert calls == 2
     assert sample(registry, "cache_errors_total", kind="timeout") == 1
+
+
+def test_strong_reads_never_touch_the_cache() -> None:
+    from cachekit import Consistency
+
+    cache, cluster, _, registry = make()
+    source = Source("ledger")
+    for _ in range(3):
+        assert cache.get_or_load(KEY, source, consistency=Consistency.STRONG) == "ledger"
+    assert source.calls == 3
+    assert cluster.calls == []
+    assert sample(registry, "cache_hits_total") + sample(registry, "cache_misses_total") == 0
+
+
+@pytest.mark.parametrize(
+    ("consistency", "tier"),
+    [("causal", "medium"), ("causal", "long"), ("read_your_writes", "long")],
+)
+def test_a_tier_longer_than_the_class_allows_is_refused(consistency: str, tier: str) -> None:
+    from cachekit import Consistency
+
+    cache, _, _, _ = make()
+    with pytest.raises(ValueError, match=f"may be cached on .*not '{tier}'"):
+        cache.get_or_load(KEY, Source(), tier=tier, consistency=Consistency(consistency))
+
+
+def test_causal_and_session_reads_are_cached_on_their_tiers() -> None:
+    from cachekit import Consistency
+
+    cache, _, _, _ = make()
+    source = Source()
+    cache.get_or_load(KEY, source, tier="short", consistency=Consistency.CAUSAL)
+    cache.get_or_load(KEY, source, tier="short", consistency=Consistency.CAUSAL)
+    assert source.calls == 1
+    session = "user:session:abc123:v1"
+    cache.put(session, {"user": 7}, tier="medium")
+    assert cache.get_or_load(
+        session, Source(), tier="medium", consistency=Consistency.READ_YOUR_WRITES
+    ) == {"user": 7}
