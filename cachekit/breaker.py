@@ -27,6 +27,8 @@ replaced by then, and a probe every few seconds costs nothing noticeable."""
 
 
 class BreakerState(enum.Enum):
+    """A node's breaker: closed (use Redis), open (skip it), half-open (one probe is out)."""
+
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
