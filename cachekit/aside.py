@@ -575,6 +575,61 @@ class AsyncCacheAside:
         breaker.record_success()
         return True
 
+    async def get_many_or_load(
+        self,
+        keys: Sequence[str],
+        loader: Callable[[Sequence[str]], Awaitable[Mapping[str, T]]],
+        *,
+        tier: str = DEFAULT_TIER,
+    ) -> dict[str, T]:
+        """As `CacheAside.get_many_or_load`, with an async loader."""
+        core = self._core
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, T] = {}
+        missing: list[str] = []
+        with _span("cache get_many_or_load", unique) as span:
+            by_node: dict[str, list[str]] = {}
+            for key in unique:
+                by_node.setdefault(_node_name(self.client, key), []).append(key)
+            for node, node_keys in by_node.items():
+                breaker = core.breakers.of(node)
+                if not breaker.allow():
+                    for _ in node_keys:
+                        core.metrics.bypass()
+                    missing += node_keys
+                    continue
+                try:
+                    pipe = self.client.pipeline()  # pyright: ignore[reportUnknownMemberType]
+                    for key in node_keys:
+                        pipe.get(key)  # pyright: ignore[reportUnknownMemberType]
+                    raws: list[Any] = await pipe.execute()  # pyright: ignore[reportUnknownMemberType]
+                except _REDIS_FAILURES as error:
+                    core.failed(node, error)
+                    for _ in node_keys:
+                        core.metrics.bypass()
+                    missing += node_keys
+                    continue
+                breaker.record_success()
+                for key, raw in zip(node_keys, raws, strict=True):
+                    envelope = core.fresh(raw)
+                    if envelope is None:
+                        core.metrics.miss()
+                        missing.append(key)
+                    else:
+                        core.metrics.hit()
+                        found[key] = cast(T, envelope.value)
+            span.set_attribute("cache.hit", not missing)
+            span.set_attribute("cache.misses", len(missing))
+            if missing:
+                start = core.monotonic()
+                loaded = dict(await loader(missing))
+                load_seconds = core.monotonic() - start
+                found.update({k: v for k, v in loaded.items() if k in missing})
+                for key in missing:
+                    if key in loaded:
+                        await self._store(key, loaded[key], tier, load_seconds)
+        return {key: found[key] for key in unique if key in found}
+
     async def invalidate(self, *keys: str) -> bool:
         """As `CacheAside.invalidate`."""
         core = self._core

@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -167,6 +167,14 @@ def test_the_async_twin_on_the_cluster(shared_lab: RedisLab, registry: Collector
         try:
             first = await asyncio.gather(*(cache.get_or_load(key, loader) for _ in range(100)))
             second = await cache.get_or_load(key, loader)
+            many_keys = [cache_key("product", "catalog", f"async-many-{n}") for n in range(30)]
+
+            async def load_many(missing: Sequence[str]) -> dict[str, str]:
+                return {k: f"v-{k}" for k in missing}
+
+            many = await cache.get_many_or_load(many_keys, load_many)
+            again = await cache.get_many_or_load(many_keys, load_many)
+            assert many == again == {k: f"v-{k}" for k in many_keys}
         finally:
             await client.aclose()
         return [*first, second]
@@ -178,7 +186,7 @@ def test_the_async_twin_on_the_cluster(shared_lab: RedisLab, registry: Collector
         loop.close()
     assert results == [[1, 2, 3]] * 101
     assert loads == 1, counts(registry, "catalog")
-    assert counts(registry, "catalog")["hits"] == 1
+    assert counts(registry, "catalog")["hits"] == 1 + 30
 
 
 def run_until(

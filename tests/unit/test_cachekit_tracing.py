@@ -108,3 +108,14 @@ def test_without_an_sdk_the_api_is_a_no_op() -> None:
 
     source = Path(cachekit.aside.__file__).read_text()
     assert "opentelemetry.sdk" not in source
+
+
+def test_without_an_sdk_no_span_is_made_and_the_cache_still_works(
+    monkeypatch: pytest.MonkeyPatch, spans: InMemorySpanExporter
+) -> None:
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.ProxyTracerProvider)
+    cluster = FakeCluster(FakeClock())
+    cache = CacheAside(cast(Any, cluster), service="catalog", registry=CollectorRegistry())
+    assert cache.get_or_load("product:catalog:1:v1", lambda: 1) == 1
+    assert cache.get_or_load("product:catalog:1:v1", lambda: 2) == 1
+    assert spans.get_finished_spans() == ()
