@@ -37,7 +37,7 @@ from cachekit.consistency import CONSISTENCY_RULES, Consistency, check_tier
 from cachekit.keys import key_pattern
 from cachekit.metrics import CacheMetrics, ErrorKind
 from stackconfig.adr import TIER_NAMES
-from stackconfig.tiers import DEFAULT_TIERS, TierTtls
+from stackconfig.tiers import DEFAULT_TIERS, TierTtls, tier_violations
 
 T = TypeVar("T")
 
@@ -159,9 +159,9 @@ class CacheOptions:
     """When a node's circuit breaker opens and for how long."""
 
     def __post_init__(self) -> None:
-        missing = [name for name in TIER_NAMES if name not in self.tiers]
-        if missing:
-            raise ValueError(f"tiers lacks {', '.join(missing)}; expected {', '.join(TIER_NAMES)}")
+        problems = tier_violations(self.tiers)
+        if problems:
+            raise ValueError(f"tiers: {'; '.join(problems)}")
         if not 0 <= self.jitter < 1:
             raise ValueError(f"jitter is {self.jitter}; it must be in [0, 1)")
         if self.early_refresh < 0:
@@ -400,6 +400,7 @@ class CacheAside:
         cluster pipeline groups the GETs by slot owner), the rest from one `loader(missing)`
         call, then stored. Keys the loader does not return are absent from the result."""
         core = self._core
+        core.admits(Consistency.EVENTUAL, tier)  # an unknown tier fails before any work
         unique = list(dict.fromkeys(keys))
         found: dict[str, T] = {}
         missing: list[str] = []
@@ -584,6 +585,7 @@ class AsyncCacheAside:
     ) -> dict[str, T]:
         """As `CacheAside.get_many_or_load`, with an async loader."""
         core = self._core
+        core.admits(Consistency.EVENTUAL, tier)  # an unknown tier fails before any work
         unique = list(dict.fromkeys(keys))
         found: dict[str, T] = {}
         missing: list[str] = []

@@ -4,6 +4,7 @@ degrading to the source, breakers, single-flight, batches, early refresh, the as
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from stackconfig.tiers import DEFAULT_TIERS
 from tests.cachekit_fakes import FakeClock, FakeCluster, refused, timeout
 
 KEY = "product:catalog:12345:v1"
+LONG_SHORT_TIER = dataclasses.replace(DEFAULT_TIERS["short"], edge_ttl=86400)
 
 
 class Source:
@@ -328,6 +330,13 @@ def test_values_written_as_msgpack_are_read_by_a_json_writer() -> None:
         {"early_refresh": -1.0},
         {"compress_above": -1},
         {"tiers": {"short": DEFAULT_TIERS["short"]}},
+        # One source of tier rules with the edge: a 1-day short tier breaks ADR-011.
+        {
+            "tiers": {
+                **DEFAULT_TIERS,
+                "short": dataclasses.replace(DEFAULT_TIERS["short"], edge_ttl=86400),
+            }
+        },
     ],
 )
 def test_bad_options_are_refused(options: dict[str, Any]) -> None:
