@@ -133,7 +133,7 @@ RULES = {
     "cost": ("policies", "plan", "lab", "cachectl", "bench"),
     "policies": ("plan", "lab", "cachectl", "bench"),
     "plan": ("lab", "cachectl", "bench"),
-    "lab": ("plan", "policies", "bench"),
+    "lab": ("policies", "bench"),
 }
 
 
