@@ -157,3 +157,13 @@ def test_the_cost_model_reads_only_the_pure_renderers_of_components() -> None:
         if target.startswith("components.")
     }
     assert [module for module in sorted(used) if imports_pulumi(module)] == []
+
+
+def test_one_duration_formatter_for_people() -> None:
+    """`format_duration` writes `10 min`; Prometheus' `10m` is `prometheus_duration`."""
+    defining = [
+        module
+        for module, path in project_modules().items()
+        if "def format_duration(" in path.read_text()
+    ]
+    assert defining == ["stackconfig.tiers"]
