@@ -549,12 +549,20 @@ def _validate_ttls(args: ResourceValidationArgs, report: ReportViolation) -> Non
         report(f"{args.name} {problem}: set cdn.tiers inside ADR-011's tier ranges.", None)
 
 
+def _ranges_text() -> str:
+    """ADR-011's tier ranges for people: `short 300-900 s, ..., long 86400 s`."""
+    return ", ".join(
+        f"{name} {low} s" if low == high else f"{name} {low}-{high} s"
+        for name, (low, high) in adr.TIER_RANGES.items()
+    )
+
+
 cdn_cache_ttls_require_adr_tiers = ResourceValidationPolicy(
     name="cdn-cache-ttls-require-adr-tiers",
     description=(
         "Every edge TTL the cache Ruleset overrides, and every TTL tier a Worker is bound to, lies "
-        "inside ADR-011's ranges: short 300-900 s, medium 3600-14400 s, long 86400 s (a rule "
-        "whose ref or description names a tier is held to that tier's range)."
+        f"inside ADR-011's ranges: {_ranges_text()} (a rule whose ref or description names a tier "
+        "is held to that tier's range)."
     ),
     validate=_validate_ttls,
     enforcement_level=EnforcementLevel.ADVISORY,
