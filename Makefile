@@ -18,7 +18,7 @@ help:
 	@echo "make test-fast            mock and unit tests only (seconds)"
 	@echo "make plan STACK=<stack>   offline plan into build/<stack>/ (exit 1: mandatory violation, 2: bad config)"
 	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, service kit, Worker overhead"
-	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's rendered redis.conf"
+	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's redis.conf (python -m lab --help)"
 
 # --- set-up --------------------------------------------------------------------------------
 $(VENV)/.requirements: requirements.txt pyproject.toml
@@ -76,11 +76,7 @@ bench: setup
 	node bench/worker_bench.mjs
 
 lab: setup
-	$(PY) -m plan --stack $(STACK) >/dev/null || test $$? -eq 1
-	$(PY) -m lab.cluster --conf build/$(STACK)/redis/redis.conf $$($(PY) -c \
-	  'from pathlib import Path; from plan.runner import prepare_config; \
-	   r = prepare_config(Path("Pulumi.$(STACK).yaml"))[2].redis; \
-	   print(f"--primaries {r.primaries} --replicas {r.replicas_per_primary}")')
+	$(PY) -m lab run --stack $(STACK)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

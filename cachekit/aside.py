@@ -37,7 +37,7 @@ from cachekit.consistency import CONSISTENCY_RULES, Consistency, check_tier
 from cachekit.keys import key_pattern
 from cachekit.metrics import CacheMetrics, ErrorKind
 from stackconfig.adr import TIER_NAMES
-from stackconfig.tiers import DEFAULT_TIERS, TierTtls, tier_violations
+from stackconfig.tiers import DEFAULT_TIERS, CacheTier, tier_violations
 
 T = TypeVar("T")
 
@@ -142,7 +142,7 @@ class CacheOptions:
     """How a `CacheAside` stores, times out and protects itself; every field has the kit's
     default. The timeout itself is the client's (`cluster_client(timeout=...)`)."""
 
-    tiers: Mapping[str, TierTtls] = field(default_factory=lambda: DEFAULT_TIERS)
+    tiers: Mapping[str, CacheTier] = field(default_factory=lambda: DEFAULT_TIERS)
     """TTL tiers by name; the stack's `cache-platform:cdn` tiers, or the ADR defaults. A value's
     TTL is its tier's `edge_ttl`, so Redis and the edge keep a tier equally long."""
     format: Format = Format.JSON

@@ -34,7 +34,7 @@ from components.monitoring.rules import (
     latency_record,
 )
 from stackconfig.adr import CACHED_AVERAGE_TARGET_SECONDS
-from stackconfig.thresholds import AlertThresholds, format_duration, format_percent
+from stackconfig.thresholds import AlertThresholds, format_percent, prometheus_duration
 
 DASHBOARD_TAG = "cache-platform"
 DATASOURCE_VARIABLE = "datasource"
@@ -311,9 +311,9 @@ def _performance(t: AlertThresholds, sizing: DashboardSizing) -> dashboard.Dashb
             p.stat(
                 "Cache hit rate",
                 f"Per service. Alerts: warning below {format_percent(t.hit_rate_warning)} "
-                f"for {format_duration(t.hit_rate_warning_for_seconds)}, critical below "
+                f"for {prometheus_duration(t.hit_rate_warning_for_seconds)}, critical below "
                 f"{format_percent(t.hit_rate_critical)} "
-                f"for {format_duration(t.hit_rate_critical_for_seconds)}.",
+                f"for {prometheus_duration(t.hit_rate_critical_for_seconds)}.",
                 [(RECORD_HIT_RATE, "{{service}}")],
                 "percentunit",
                 hit_rate_steps,
