@@ -8,7 +8,7 @@ with the same script the local lab runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,9 @@ class RedisClusterArgs:
     monitoring_namespace: str = "monitoring"
     """Namespace whose Prometheus may scrape the exporter (NetworkPolicy) and reads the
     ServiceMonitor."""
+    metrics_depends_on: Sequence[pulumi.Resource] = ()
+    """What installs the ServiceMonitor CRD (the monitoring stack's Helm release): on a fresh
+    cluster the ServiceMonitor can only be created after it."""
 
 
 def node_count(settings: RedisConfig) -> int:
@@ -430,7 +433,9 @@ class RedisCluster(pulumi.ComponentResource):
                 "namespaceSelector": {"matchNames": [namespace_name]},
                 "endpoints": [{"port": "metrics", "interval": "15s", "path": "/metrics"}],
             },
-            opts=in_namespace,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[namespace, *args.metrics_depends_on]
+            ),
         )
 
         job_pod = k8s.core.v1.PodTemplateSpecArgs(
@@ -494,6 +499,9 @@ class RedisCluster(pulumi.ComponentResource):
         )
         self.headless_service_name = headless.metadata.name
         self.secret_name = secret.metadata.name
+        # Namespaced objects of other components take the name from here, so they are created
+        # after the namespace (a component's depends_on does not reach its children).
+        self.namespace_name = namespace.metadata.name
         self.node_count = pulumi.Output.from_input(replicas)
         self.register_outputs(
             {
