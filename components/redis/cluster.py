@@ -8,6 +8,7 @@ with the same script the local lab runs.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,17 @@ class RedisClusterArgs:
 
 def node_count(settings: RedisConfig) -> int:
     return settings.primaries * (1 + settings.replicas_per_primary)
+
+
+CONFIG_CHECKSUM_ANNOTATION = "cache-platform/config-checksum"
+
+
+def config_checksum(files: Mapping[str, str]) -> str:
+    """sha256 over the pods' mounted files (redis.conf and the lifecycle scripts)."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return digest.hexdigest()
 
 
 def scripts() -> dict[str, str]:
@@ -119,13 +131,14 @@ class RedisCluster(pulumi.ComponentResource):
             ),
         )
 
+        config_files = {
+            "redis.conf": render_redis_conf(redis_conf_spec(settings, REDIS_PORT)),
+            **scripts(),
+        }
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=metadata(f"{name}-config"),
-            data={
-                "redis.conf": render_redis_conf(redis_conf_spec(settings, REDIS_PORT)),
-                **scripts(),
-            },
+            data=config_files,
             opts=in_namespace,
         )
 
@@ -300,7 +313,12 @@ class RedisCluster(pulumi.ComponentResource):
                 ),
                 update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=server_labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=server_labels,
+                        # The files are mounted by subPath, which never sees a ConfigMap update:
+                        # a changed file changes this, and the StatefulSet rolls its pods.
+                        annotations={CONFIG_CHECKSUM_ANNOTATION: config_checksum(config_files)},
+                    ),
                     spec=k8s.core.v1.PodSpecArgs(
                         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
                         # Pins the instance type the cost model prices (when one is chosen).
