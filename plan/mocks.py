@@ -42,6 +42,8 @@ class ResourceRecord:
     property_dependencies: dict[str, list[str]] = field(
         default_factory=lambda: dict[str, list[str]]()
     )
+    ignore_changes: list[str] = field(default_factory=lambda: list[str]())
+    """Input paths `pulumi up` leaves as deployed (the `ignore_changes` option)."""
     import_id: str | None = None
     """The `import_` id: the resource adopts an existing object instead of creating one."""
 
@@ -125,6 +127,7 @@ class RecordingMonitor(MockMonitor):
                         for key, deps in request.propertyDependencies.items()
                         if deps.urns
                     },
+                    ignore_changes=list(request.ignoreChanges),
                     import_id=request.importId or None,
                 )
             )

@@ -74,6 +74,7 @@ def resources_document(run: PlanRun) -> dict[str, Any]:
                 "dependencies": r.depends_on,
                 "propertyDependencies": r.property_dependencies,
                 **({"importId": r.import_id} if r.import_id else {}),
+                **({"ignoreChanges": r.ignore_changes} if r.ignore_changes else {}),
                 "inputs": r.inputs,
             }
             for r in run.records

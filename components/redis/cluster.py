@@ -378,7 +378,14 @@ class RedisCluster(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[namespace, secret],
+                # volumeClaimTemplates is immutable: pulumi-kubernetes would replace the named
+                # StatefulSet delete-first (every pod at once) and the old PVCs would come back at
+                # their old size. Storage changes follow docs/runbooks/redis-storage-resize.md.
+                ignore_changes=["spec.volumeClaimTemplates"],
+            ),
         )
 
         k8s.policy.v1.PodDisruptionBudget(
