@@ -226,3 +226,19 @@ def test_adopted_zone_imports_its_existing_entry_point(monitor: Any) -> Any:
         assert imports["http_ratelimit"] is None
 
     return when_registered(edge, check)
+
+
+def test_plan_md_says_which_layer_holds_the_short_tier() -> None:
+    from plan.artifacts import cdn_section
+    from tests.plan_runs import stack_plan
+
+    section = cdn_section(stack_plan("prod").records)
+    short = next(line for line in section.splitlines() if "| short |" in line)
+    assert short.endswith("| Worker (Cache API) |")
+
+
+def test_readme_lists_the_api_token_permissions() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for permission in ("Billing: Edit", "DNS: Edit", "Zone WAF: Edit", "Workers Scripts: Edit"):
+        assert permission in readme, permission
+    assert "docs/cloudflare.md" in readme
