@@ -182,7 +182,9 @@ class CloudflareEdge(pulumi.ComponentResource):
             )
 
         def entry_point(phase: str) -> pulumi.ResourceOptions:
-            # One entry-point ruleset per phase and zone: an adopted zone's is imported.
+            # One entry-point ruleset per phase and zone: an adopted zone's is imported. The id
+            # is `zones/<zone id>/<ruleset id>` in pulumi-cloudflare v6 (Terraform v5 schema;
+            # v4 used `zone/...`).
             existing = settings.entry_point_rulesets.get(phase)
             if settings.zone_id is None or existing in (None, "none"):
                 return child
