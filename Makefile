@@ -16,7 +16,8 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 help:
 	@echo "make test                 set up everything, then lint, types and every test"
 	@echo "make test-fast            mock and unit tests only (seconds)"
-	@echo "make plan STACK=<stack>   offline plan into build/<stack>/ (exit 1: mandatory violation, 2: bad config)"
+	@echo "make plan STACK=<stack>   offline plan into build/<stack>/ (make exits 2 on any failure;"
+	@echo "                          cache-plan --stack <stack> keeps 0 / 1: mandatory violation / 2: bad config)"
 	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, service kit, Worker overhead"
 	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's redis.conf (python -m lab --help)"
 

@@ -12,37 +12,7 @@ from stackconfig.stack_file import alerting_secrets, load_stack_config
 
 config = load_stack_config()
 
-redis = RedisCluster(
-    "redis",
-    RedisClusterArgs(
-        settings=config.redis,
-        labels=config.labels,
-        monitoring_namespace=config.monitoring.namespace,
-    ),
-)
-
-CapacityPlan(
-    "capacity",
-    CapacityPlanArgs(
-        traffic=config.traffic,
-        cdn=config.cdn,
-        namespace=config.redis.namespace,
-        labels=config.labels,
-    ),
-    opts=pulumi.ResourceOptions(depends_on=[redis]),
-)
-
-if config.cdn.enabled:
-    # Imported only when used: pulumi_cloudflare alone takes ~3 s to import.
-    from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
-
-    edge = CloudflareEdge(
-        "edge",
-        CloudflareEdgeArgs(settings=config.cdn, environment=config.environment.value),
-    )
-    pulumi.export("cdnZoneId", edge.zone_id)
-    pulumi.export("cdnWorkerScript", edge.worker_script_name)
-
+observability = None
 if config.monitoring.enabled:
     from components.monitoring.dashboards import DashboardSizing
     from components.monitoring.observability import Observability, ObservabilityArgs
@@ -66,6 +36,40 @@ if config.monitoring.enabled:
     )
     pulumi.export("grafanaAdminSecret", observability.grafana_admin_secret_name)
 
+redis = RedisCluster(
+    "redis",
+    RedisClusterArgs(
+        settings=config.redis,
+        labels=config.labels,
+        monitoring_namespace=config.monitoring.namespace,
+        # The ServiceMonitor's CRD comes with the monitoring stack's Helm release.
+        metrics_depends_on=[observability] if observability is not None else [],
+    ),
+)
+
+CapacityPlan(
+    "capacity",
+    CapacityPlanArgs(
+        traffic=config.traffic,
+        cdn=config.cdn,
+        namespace=redis.namespace_name,
+        labels=config.labels,
+    ),
+)
+
+if config.cdn.enabled:
+    # Imported only when used: pulumi_cloudflare alone takes ~3 s to import.
+    from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
+
+    edge = CloudflareEdge(
+        "edge",
+        CloudflareEdgeArgs(settings=config.cdn, environment=config.environment.value),
+    )
+    pulumi.export("cdnZoneId", edge.zone_id)
+    pulumi.export("cdnWorkerScript", edge.worker_script_name)
+    # The zone stays pending until the registrar delegates the domain to these.
+    pulumi.export("cdnNameServers", edge.name_servers)
+
 if config.backups.enabled:
     import pulumi_aws as aws
 
@@ -80,6 +84,7 @@ if config.backups.enabled:
             settings=config.backups,
             redis_namespace=config.redis.namespace,
             redis_peer_labels=redis.peer_labels,
+            namespace_output=redis.namespace_name,
             redis_secret_name=redis.secret_name,
             redis_secret_key=redis.secret_key,
             redis_nodes=redis.client_endpoint,

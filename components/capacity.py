@@ -41,8 +41,8 @@ class CapacityPlanArgs:
     """Normal load: services × requests per second, and the spike to absorb."""
     cdn: CdnConfig
     """Edge traffic per month (priced by the cost model)."""
-    namespace: str
-    """Namespace the ConfigMap lives in (the cache's)."""
+    namespace: pulumi.Input[str]
+    """Namespace the ConfigMap lives in (the cache's), as the resource creating it outputs it."""
     labels: Mapping[str, str] = field(default_factory=lambda: dict[str, str]())
     """Labels of the ConfigMap."""
 

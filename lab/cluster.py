@@ -514,6 +514,33 @@ class RedisLab:
         for node in self.nodes:
             self._wait_answering(node)
 
+    def rolling_restart(
+        self, conf_text: str | None = None, ready_timeout: float = 90
+    ) -> list[LabNode]:
+        """What a StatefulSet rolling update does, one pod at a time from the highest ordinal:
+        preStop (prestop.sh), SIGTERM, start again (with `conf_text` when given: the changed
+        config), and the next pod only once readiness.sh passes for this one. Returns the nodes
+        in the order they were restarted; LabError when a node does not become ready."""
+        if conf_text is not None:
+            self.conf_text = conf_text
+            staging = self.conf_path.with_suffix(".new")
+            staging.write_text(conf_text)
+            staging.replace(self.conf_path)
+        order = sorted(self.nodes, key=lambda node: node.index, reverse=True)
+        for node in order:
+            self.run_script("prestop.sh", node, timeout=60)
+            self.kill(node, signal.SIGTERM)
+            self.start_node(node)
+            deadline = time.monotonic() + ready_timeout
+            while True:
+                probe = self.run_script("readiness.sh", node, timeout=10)
+                if probe.returncode == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise LabError(f"{node.name} not ready after restart: {probe.stdout.strip()}")
+                time.sleep(0.2)
+        return order
+
     def wipe(self, node: LabNode) -> None:
         """Lose the node's volume: stop it, delete its data directory, start it empty."""
         if node.running:
@@ -771,3 +798,43 @@ def acked_set(
             cluster.nodes_manager.initialize()
         return False, False
     return written is True, written is True and int(acked[0] if acked else 0) >= replicas
+
+
+class SteadyWriter:
+    """A thread writing keys at a steady pace with SET + WAIT 1, recording which writes were
+    answered (SET OK) and which acknowledged (WAIT saw a replica) — the writes a client may rely
+    on. Use as a context manager around what should not lose them."""
+
+    def __init__(self, cluster: RedisCluster, prefix: str, interval_s: float = 0.005) -> None:
+        self.cluster = cluster
+        self.prefix = prefix
+        self.interval_s = interval_s
+        self.attempted = 0
+        self.answered = 0
+        self.acknowledged: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"writer-{prefix}", daemon=True)
+
+    def _run(self) -> None:
+        number = 0
+        while not self._stop.is_set():
+            key, value = f"{self.prefix}:{number}", f"value-{number}"
+            written, acked = acked_set(self.cluster, key, value)
+            self.attempted += 1
+            self.answered += written
+            if acked:
+                self.acknowledged[key] = value
+            number += 1
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> SteadyWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def lost(self, cluster: RedisCluster) -> list[str]:
+        """Acknowledged keys that do not read back with their value."""
+        return [key for key, value in self.acknowledged.items() if cluster.get(key) != value]

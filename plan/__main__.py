@@ -1,4 +1,5 @@
 """`python -m plan --stack <name>`: the offline plan (see README, "Offline plan").
+`python -m plan diff BASE_DIR HEAD_DIR`: what `pulumi up` would do between two plans.
 
 Exit status: 0 fine (advisory violations allowed), 1 a mandatory policy violation, 2 invalid config.
 """
@@ -18,6 +19,11 @@ EXIT_OK, EXIT_MANDATORY, EXIT_INVALID_CONFIG = 0, 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["diff"]:
+        from plan.changes import main as diff_main
+
+        return diff_main(arguments[1:])
     parser = argparse.ArgumentParser(prog="python -m plan", description=__doc__)
     parser.add_argument("--stack", required=True, help="stack name (reads Pulumi.<stack>.yaml)")
     parser.add_argument("--stack-file", type=Path, help="stack file (default Pulumi.<stack>.yaml)")
@@ -25,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         "--policy-config", type=Path, help="pack config (default policies/config/<stack>.json)"
     )
     parser.add_argument("--out", type=Path, help="output directory (default build/<stack>)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
 
     stack_file = args.stack_file or PROJECT_ROOT / f"Pulumi.{args.stack}.yaml"
     policy_file = args.policy_config or PROJECT_ROOT / "policies" / "config" / f"{args.stack}.json"

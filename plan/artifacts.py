@@ -94,8 +94,11 @@ def cdn_section(records: Sequence[ResourceRecord]) -> str:
     lines = [
         "## Edge cache rules (evaluation order; later rules win)",
         "",
-        "| path pattern | tier | edge TTL | browser TTL |",
-        "|---|---|---|---|",
+        "Tiers under the plan's minimum edge TTL are not cached by the zone's cache rules: the",
+        "Worker's Cache API (no plan minimum) holds them (docs/cloudflare.md).",
+        "",
+        "| path pattern | tier | zone cache edge TTL | browser TTL | held by |",
+        "|---|---|---|---|---|",
     ]
     for rule in ruleset.inputs.get("rules", []):
         description = str(rule.get("description", ""))
@@ -108,7 +111,17 @@ def cdn_section(records: Sequence[ResourceRecord]) -> str:
         parameters = rule.get("actionParameters", {})
         edge = parameters.get("edgeTtl", {}).get("default")
         browser = parameters.get("browserTtl", {}).get("default")
-        lines.append(f"| {patterns} | {tier} | {_duration(edge)} | {_duration(browser)} |")
+        if tier == "bypass":
+            holder = "nobody (never cached)"
+        elif parameters.get("cache") is False:
+            holder = "Worker (Cache API)"
+        else:
+            holder = "cache rule and Worker"
+        if parameters.get("browserTtl", {}).get("mode") == "respect_origin":
+            browser = None
+        lines.append(
+            f"| {patterns} | {tier} | {_duration(edge)} | {_duration(browser)} | {holder} |"
+        )
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from pulumi.runtime import rpc
@@ -36,6 +36,16 @@ class ResourceRecord:
     secret_paths: list[str] = field(default_factory=lambda: list[str]())
     raw_inputs: dict[str, Any] = field(default_factory=lambda: dict[str, Any](), repr=False)
     """Inputs with secret values unwrapped; for mock outputs only, never written out."""
+    depends_on: list[str] = field(default_factory=lambda: list[str]())
+    """URNs the engine waits for before creating this resource: explicit `depends_on` and the
+    resources its inputs come from (property dependencies), as the registration carries them."""
+    property_dependencies: dict[str, list[str]] = field(
+        default_factory=lambda: dict[str, list[str]]()
+    )
+    ignore_changes: list[str] = field(default_factory=lambda: list[str]())
+    """Input paths `pulumi up` leaves as deployed (the `ignore_changes` option)."""
+    import_id: str | None = None
+    """The `import_` id: the resource adopts an existing object instead of creating one."""
 
 
 def _mask_secrets(value: Any, path: str, secret_paths: list[str]) -> Any:
@@ -61,6 +71,22 @@ def _redact(value: Any) -> Any:
     return SECRET_PLACEHOLDER
 
 
+def restore_integers(value: Any) -> Any:
+    """`value` with integral floats as ints.
+
+    The wire protocol has one number type, so every int arrives as a float; the providers give it
+    back its schema type, and the Kubernetes API (which has no float fields) stores `6379`, never
+    `6379.0`. Records hold what the provider would send.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: restore_integers(v) for k, v in cast(dict[str, Any], value).items()}
+    if isinstance(value, list):
+        return [restore_integers(v) for v in cast(list[Any], value)]
+    return value
+
+
 def _unwrap_secrets(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get(_SIG_KEY) == _SECRET_SIG:
@@ -80,7 +106,9 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         if request.type != "pulumi:pulumi:Stack":
-            wrapped = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            wrapped = restore_integers(
+                rpc.deserialize_properties(request.object, keep_unknowns=True)
+            )
             secret_paths: list[str] = []
             masked = _mask_secrets(wrapped, "", secret_paths)
             self.records.append(
@@ -93,6 +121,14 @@ class RecordingMonitor(MockMonitor):
                     inputs=masked,
                     secret_paths=secret_paths,
                     raw_inputs=_unwrap_secrets(wrapped),
+                    depends_on=sorted(set(request.dependencies)),
+                    property_dependencies={
+                        key: sorted(set(deps.urns))
+                        for key, deps in request.propertyDependencies.items()
+                        if deps.urns
+                    },
+                    ignore_changes=list(request.ignoreChanges),
+                    import_id=request.importId or None,
                 )
             )
         return super().RegisterResource(request)

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from plan.dependencies import waves_section
 from plan.mocks import ResourceRecord
 from plan.runner import PlanRun
 from policies.evaluate import Violation
@@ -67,6 +68,11 @@ def resources_document(run: PlanRun) -> dict[str, Any]:
                 "type": r.type,
                 "name": r.name,
                 "parent": r.parent,
+                "custom": r.custom,
+                "dependencies": r.depends_on,
+                "propertyDependencies": r.property_dependencies,
+                **({"importId": r.import_id} if r.import_id else {}),
+                **({"ignoreChanges": r.ignore_changes} if r.ignore_changes else {}),
                 "inputs": r.inputs,
             }
             for r in run.records
@@ -193,6 +199,6 @@ def write_report(
         "cost.json": json.dumps(cost, indent=2) + "\n",
         "policy.json": json.dumps({"violations": [v.as_json() for v in violations]}, indent=2)
         + "\n",
-        "plan.md": render_plan_md(run, cost, violations, sections),
+        "plan.md": render_plan_md(run, cost, violations, [*sections, waves_section(run.records)]),
     }
     write_files(out_dir, files)

@@ -29,6 +29,7 @@ from stackconfig.config import (
     receivers_needing_secrets,
 )
 from stackconfig.settings import NAMESPACE
+from stackconfig.stack_file import other_stack_zones
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_ROOT / "__main__.py"
@@ -91,7 +92,9 @@ def prepare_config(
     """
     engine_config, secure_paths = read_stack_file(stack_file)
     raw = project_raw_config(engine_config)
-    config = parse_stack_config(raw, require_secrets=False)
+    config = parse_stack_config(
+        raw, require_secrets=False, other_zones=other_stack_zones(stack_file)
+    )
 
     secret_keys = {path.split(".")[0].split("[")[0] for path in secure_paths}
     statuses: list[SecretStatus] = []

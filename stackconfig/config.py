@@ -11,16 +11,18 @@ from __future__ import annotations
 import difflib
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, cast
 
+from stackconfig.cloudflare_plans import capabilities
 from stackconfig.settings import (
     CLOUDFLARE_ID,
     DNS_LABEL,
     HOSTNAME,
     IMAGE_REF,
+    IP_ADDRESS,
     NAMESPACE,
     Duration,
     Problems,
@@ -192,10 +194,27 @@ class CdnConfig:
         None, "Cloudflare account id (required when enabled).", checks=(CLOUDFLARE_ID,)
     )
     plan: CloudflarePlan = setting(
-        CloudflarePlan.PRO, "Cloudflare plan of the zone (cost model, WAF features)."
+        CloudflarePlan.PRO,
+        "Cloudflare plan of the zone; what it allows is stackconfig/cloudflare_plans.py.",
     )
     origin_host: str | None = setting(
         None, "Origin the proxied DNS records point to (required when enabled).", checks=(HOSTNAME,)
+    )
+    origin_address: str | None = setting(
+        None,
+        "IP address of the origin; required when originHost lies inside the zone (the program "
+        "then creates its A/AAAA record).",
+        why="A proxied record pointing at a name without a record fails with Cloudflare 1016.",
+        checks=(IP_ADDRESS,),
+    )
+    managed_waf: bool = setting(
+        True, "Deploy the Cloudflare Managed and OWASP Core WAF rulesets (Pro and higher plans)."
+    )
+    entry_point_rulesets: Mapping[str, str] = setting(
+        MappingProxyType({}),
+        "With zoneId: the adopted zone's existing entry-point ruleset id per phase we manage "
+        "(http_request_cache_settings, http_request_firewall_managed, http_ratelimit), or 'none'.",
+        why="A zone has one entry-point ruleset per phase; creating a second one fails.",
     )
     session_cookie: str = setting(
         DEFAULT_SESSION_COOKIE,
@@ -242,6 +261,16 @@ class CdnConfig:
     )
     api_requests_per_minute: int = setting(
         1200, "API requests per minute per client IP before blocking.", checks=(at_least(1),)
+    )
+    rate_limit_period: int = setting(
+        60,
+        "Seconds over which rate-limited requests are counted (a value the plan allows).",
+        checks=(at_least(1),),
+    )
+    rate_limit_mitigation_timeout: int = setting(
+        600,
+        "Seconds a client stays blocked after exceeding a rate limit (a value the plan allows).",
+        checks=(at_least(1),),
     )
     monthly_egress_gb: float = setting(
         3000.0, "Expected monthly edge traffic in GB (cost model).", checks=(at_least(0),)
@@ -415,11 +444,18 @@ SECRET_KEYS = ("alertingSecrets",)
 """Top-level keys that hold credentials and must be set with `pulumi config set --secret`."""
 
 
-def parse_stack_config(raw: Mapping[str, Any], *, require_secrets: bool = True) -> StackConfig:
+def parse_stack_config(
+    raw: Mapping[str, Any],
+    *,
+    require_secrets: bool = True,
+    other_zones: Collection[str] = (),
+) -> StackConfig:
     """Validate `raw` — the `cache-platform:` keys without their prefix — into a StackConfig.
 
     Raises ConfigError with every problem found. `require_secrets=False` skips the check that
     every receiver's credential is set (the offline plan uses it to list what must be set).
+    `other_zones`: the zone names of the project's other stacks (a zone inside one of them is a
+    subdomain zone).
     """
     problems = Problems()
     known = ["environment", *SECTIONS, *SECRET_KEYS]
@@ -447,7 +483,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, require_secrets: bool = True) 
     monitoring = cast(MonitoringConfig | None, sections["monitoring"])
     backups = cast(BackupsConfig | None, sections["backups"])
     if cdn is not None:
-        _check_cdn(cdn, problems)
+        _check_cdn(cdn, problems, other_zones)
     if monitoring is not None:
         _check_monitoring(monitoring, secret_names if require_secrets else None, problems)
     if backups is not None:
@@ -485,7 +521,20 @@ def _secret_names(raw: Any, problems: Problems) -> set[str]:
     return {str(name) for name in cast(dict[str, Any], raw)}
 
 
-def _check_cdn(cdn: CdnConfig, problems: Problems) -> None:
+MANAGED_PHASES = ("http_request_cache_settings", "http_request_firewall_managed", "http_ratelimit")
+"""Ruleset phases whose zone entry point the edge owns."""
+
+RATE_LIMIT_RULES = 2
+"""The edge's rate limiting rules: login and API."""
+
+
+def origin_in_zone(cdn: CdnConfig) -> bool:
+    """The origin name is inside the zone, so the zone must hold its record."""
+    zone, origin = cdn.zone_name, cdn.origin_host
+    return bool(zone and origin and (origin == zone or origin.endswith("." + zone)))
+
+
+def _check_cdn(cdn: CdnConfig, problems: Problems, other_zones: Collection[str] = ()) -> None:
     if cdn.enabled:
         for key, value in (
             ("zoneName", cdn.zone_name),
@@ -494,6 +543,7 @@ def _check_cdn(cdn: CdnConfig, problems: Problems) -> None:
         ):
             if value is None:
                 problems.missing(f"cdn.{key}", "it is needed when cdn.enabled is true")
+        _check_cdn_plan(cdn, problems, other_zones)
     # TTL tiers are ADR-011's decision, so out-of-range tiers are config errors (the policy
     # pack checks the deployed rules with the same function).
     for message in tier_violations(cdn.tiers):
@@ -511,6 +561,80 @@ def _check_cdn(cdn: CdnConfig, problems: Problems) -> None:
                     "short tier and the Worker on the medium one; list it under shortPaths or "
                     "narrow the short path",
                 )
+
+
+def _check_cdn_plan(cdn: CdnConfig, problems: Problems, other_zones: Collection[str]) -> None:
+    """What the zone's plan cannot serve (stackconfig/cloudflare_plans.py), and names the zone
+    must hold."""
+    plan = capabilities(cdn.plan.value)
+    named = f"the {plan.plan} plan"
+    if cdn.managed_waf and not plan.managed_waf_rulesets:
+        problems.add(
+            "cdn.managedWaf",
+            True,
+            f"{named} has no Cloudflare Managed or OWASP Core ruleset (Pro and higher); "
+            "set it false or choose a higher cdn.plan",
+        )
+    if plan.rate_limit_rules < RATE_LIMIT_RULES:
+        problems.add(
+            "cdn.plan",
+            plan.plan,
+            f"the edge needs {RATE_LIMIT_RULES} rate limiting rules (login and API); {named} "
+            f"allows {plan.rate_limit_rules}",
+        )
+    for key, value, allowed in (
+        ("cdn.rateLimitPeriod", cdn.rate_limit_period, plan.rate_limit_periods()),
+        (
+            "cdn.rateLimitMitigationTimeout",
+            cdn.rate_limit_mitigation_timeout,
+            plan.mitigation_timeouts(),
+        ),
+    ):
+        if value not in allowed:
+            problems.add(key, value, f"{named} allows " + ", ".join(f"{v} s" for v in allowed))
+    zone = cdn.zone_name
+    if zone and not plan.subdomain_zones:
+        parents = sorted(z for z in other_zones if zone.endswith("." + z))
+        if parents:
+            problems.add(
+                "cdn.zoneName",
+                zone,
+                f"it lies inside the zone {parents[0]} (another stack's): a subdomain zone is "
+                f"Enterprise only, {named} cannot create it; use a domain of its own",
+            )
+    if cdn.zone_id is None and cdn.entry_point_rulesets:
+        problems.add(
+            "cdn.entryPointRulesets",
+            dict(cdn.entry_point_rulesets),
+            "only for an adopted zone (cdn.zoneId); a new zone has no rulesets yet",
+        )
+    if cdn.zone_id is not None:
+        for phase in MANAGED_PHASES:
+            if phase == "http_request_firewall_managed" and not cdn.managed_waf:
+                continue
+            ruleset = cdn.entry_point_rulesets.get(phase)
+            if ruleset is None:
+                problems.missing(
+                    f"cdn.entryPointRulesets.{phase}",
+                    "an adopted zone may already have this phase's entry-point ruleset (one per "
+                    "phase): give its id to import it, or 'none'",
+                )
+            elif ruleset != "none" and CLOUDFLARE_ID(ruleset) is not None:
+                problems.add(
+                    f"cdn.entryPointRulesets.{phase}", ruleset, "expected a ruleset id or 'none'"
+                )
+        for phase in sorted(set(cdn.entry_point_rulesets) - set(MANAGED_PHASES)):
+            problems.add(
+                f"cdn.entryPointRulesets.{phase}",
+                cdn.entry_point_rulesets[phase],
+                "unknown phase; the edge manages " + ", ".join(MANAGED_PHASES),
+            )
+    if cdn.enabled and origin_in_zone(cdn) and cdn.origin_address is None:
+        problems.missing(
+            "cdn.originAddress",
+            f"originHost {cdn.origin_host} lies inside the zone {zone}, which must then hold its "
+            "record (else Cloudflare error 1016)",
+        )
 
 
 def _check_monitoring(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import ipaddress
 import re
 import types
 import typing
@@ -316,6 +317,18 @@ HOSTNAME = matches(
     r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
     "a lowercase DNS name such as shop.example.com",
 )
+
+
+def IP_ADDRESS(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return "expected an IPv4 or IPv6 address such as 203.0.113.10"
+    return None
+
+
 CLOUDFLARE_ID = matches(r"[0-9a-f]{32}", "a 32-character hex Cloudflare id")
 IMAGE_REF = matches(
     r"[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9._-]+)*(:[A-Za-z0-9_.-]{1,128})?(@sha256:[0-9a-f]{64})?",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 import pulumi
+import yaml
 from pulumi.runtime import config as runtime_config
 
 from stackconfig.config import SECRET_KEYS, SECTIONS, ConfigError, StackConfig, parse_stack_config
@@ -42,10 +44,35 @@ def raw_stack_config() -> dict[str, Any]:
     return raw
 
 
+def other_stack_zones(stack_file: Path) -> list[str]:
+    """`cdn.zoneName` of every other stack file beside `stack_file` (Pulumi.<stack>.yaml)."""
+    zones: list[str] = []
+    for other in sorted(stack_file.parent.glob("Pulumi.*.yaml")):
+        if other.resolve() == stack_file.resolve():
+            continue
+        try:
+            document: Any = yaml.safe_load(other.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue  # that stack's own run reports its file
+        config: Any = (
+            cast(dict[str, Any], document).get("config") if isinstance(document, dict) else None
+        )
+        cdn: Any = (
+            cast(dict[str, Any], config).get(f"{NAMESPACE}:cdn")
+            if isinstance(config, dict)
+            else None
+        )
+        zone: Any = cast(dict[str, Any], cdn).get("zoneName") if isinstance(cdn, dict) else None
+        if isinstance(zone, str):
+            zones.append(zone)
+    return zones
+
+
 def load_stack_config() -> StackConfig:
     """The validated stack config; InvalidStackConfig listing every problem otherwise."""
+    stack_file = Path.cwd() / f"Pulumi.{pulumi.get_stack()}.yaml"
     try:
-        return parse_stack_config(raw_stack_config())
+        return parse_stack_config(raw_stack_config(), other_zones=other_stack_zones(stack_file))
     except ConfigError as error:
         raise InvalidStackConfig(error) from None
 

@@ -1,4 +1,5 @@
-"""Build the pull-request comment of one stack's offline plan: cost difference first, then plan.md.
+"""Build the pull-request comment of one stack's offline plan: what `pulumi up` would do to the
+resources, the cost difference, then plan.md.
 
 Run by the preview workflow's plan job (read-only, no secrets) after `make plan` ran on the pull
 request and on its base. The comment is written to a file that the job uploads; a separate,
@@ -48,6 +49,26 @@ class PlanResult:
     @property
     def has_cost(self) -> bool:
         return self.status in (0, 1) and self.cost_file.is_file()
+
+
+def resource_changes(head: PlanResult, base: PlanResult | None, project_root: Path) -> str | None:
+    """`python -m plan diff BASE HEAD`: added, changed, replaced (and pods deleted) resources."""
+    if base is None or not head.has_cost or not base.has_cost:
+        return None
+    if not (base.directory / "resources.json").is_file():
+        return None
+    result = subprocess.run(
+        [sys.executable, "-m", "plan", "diff", str(base.directory), str(head.directory)],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"_The resource changes could not be computed: {reason}_"
+    return result.stdout.strip()
 
 
 @dataclass(frozen=True)
@@ -120,8 +141,11 @@ def build_comment(
     difference: CostDifference,
     plan_stderr: str = "",
     run_url: str | None = None,
+    changes: str | None = None,
 ) -> str:
     parts = [f"## Offline plan of stack `{stack}`", "", f"Verdict: {verdict(head.status)}.", ""]
+    if changes:
+        parts += ["### What `pulumi up` would do (base → pull request)", "", changes, ""]
     parts += ["### Cost difference (monthly estimate, base → pull request)", ""]
     if difference.note:
         parts += [f"_{difference.note}_", ""]
@@ -161,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.head_stderr is not None and args.head_stderr.is_file():
         stderr = args.head_stderr.read_text()
     difference = cost_difference(head, base, args.project_root)
+    changes = resource_changes(head, base, args.project_root)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(build_comment(args.stack, head, difference, stderr, args.run_url))
+    args.out.write_text(build_comment(args.stack, head, difference, stderr, args.run_url, changes))
     print(f"plan_comment: wrote {args.out}")
     if difference.failed:
         print(f"plan_comment: {difference.note}", file=sys.stderr)

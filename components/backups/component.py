@@ -73,6 +73,9 @@ class RedisBackupsArgs:
     """Tags of every taggable AWS resource (Environment is required by the policy pack)."""
     labels: Mapping[str, str] = field(default_factory=lambda: dict[str, str]())
     """Labels added to every Kubernetes object (environment, part-of)."""
+    namespace_output: pulumi.Input[str] | None = None
+    """`redis_namespace` as the resource creating it outputs it: the service account takes it, so
+    it is created after the namespace (a component's depends_on does not reach its children)."""
 
 
 def job_labels(stack_labels: Mapping[str, str], peer_labels: Mapping[str, str]) -> dict[str, str]:
@@ -236,7 +239,7 @@ class RedisBackups(pulumi.ComponentResource):
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=settings.service_account,
-                namespace=args.redis_namespace,
+                namespace=args.namespace_output or args.redis_namespace,
                 labels=labels,
                 annotations={"eks.amazonaws.com/role-arn": role.arn},
             ),

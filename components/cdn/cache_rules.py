@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from stackconfig.cloudflare_plans import PlanCapabilities, capabilities
 from stackconfig.config import CdnConfig
 from stackconfig.tiers import CacheTier, TierRule, format_duration
 
@@ -30,6 +31,13 @@ class CacheRule:
     stale_if_error: int | None
     matches: str
     """What the rule matches, for people (the plan's table)."""
+    zone_edge_ttl: int | None = None
+    """Edge TTL the cache rule asks of the zone cache; None when the tier is under the plan's
+    minimum edge TTL: the zone cache then leaves these paths alone and the Worker's Cache API
+    (no plan minimum) holds the tier."""
+    zone_browser_ttl: int | None = None
+    """Browser TTL the rule overrides; None when under the plan's minimum: the Worker's (or the
+    origin's) Cache-Control reaches the browser unchanged."""
 
 
 def _quote(text: str) -> str:
@@ -57,6 +65,7 @@ def _tier_rule(
     tier_name: str,
     matches: str,
     tiers: Mapping[str, CacheTier],
+    plan: PlanCapabilities,
 ) -> CacheRule:
     tier = tiers[tier_name]
     return CacheRule(
@@ -69,6 +78,8 @@ def _tier_rule(
         stale_while_revalidate=tier.stale_while_revalidate,
         stale_if_error=tier.stale_if_error,
         matches=matches,
+        zone_edge_ttl=tier.edge_ttl if tier.edge_ttl >= plan.min_edge_ttl else None,
+        zone_browser_ttl=tier.browser_ttl if tier.browser_ttl >= plan.min_browser_ttl else None,
     )
 
 
@@ -81,6 +92,7 @@ def render_cache_rules(cdn: CdnConfig) -> list[CacheRule]:
     else matched.
     """
     extensions = " ".join(_quote(e) for e in cdn.long_extensions)
+    plan = capabilities(cdn.plan.value)
     bypass_matches = (
         ", ".join(f"{p}*" for p in cdn.bypass_paths)
         + f", cookie {cdn.session_cookie}, Authorization header"
@@ -93,6 +105,7 @@ def render_cache_rules(cdn: CdnConfig) -> list[CacheRule]:
             "medium",
             ", ".join(f"{p}*" for p in cdn.medium_paths),
             cdn.tiers,
+            plan,
         ),
         _tier_rule(
             "short-tier",
@@ -101,6 +114,7 @@ def render_cache_rules(cdn: CdnConfig) -> list[CacheRule]:
             "short",
             ", ".join(f"{p}*" for p in cdn.short_paths),
             cdn.tiers,
+            plan,
         ),
         _tier_rule(
             "long-tier",
@@ -109,6 +123,7 @@ def render_cache_rules(cdn: CdnConfig) -> list[CacheRule]:
             "long",
             "*." + ", *.".join(cdn.long_extensions),
             cdn.tiers,
+            plan,
         ),
         CacheRule(
             name="bypass",
@@ -138,18 +153,23 @@ def rules_table(rules: Sequence[CacheRule]) -> str:
     """Markdown: path pattern → tier → edge TTL → browser TTL (the plan.md section)."""
     lines = [
         "| path pattern | tier | edge TTL | browser TTL | stale-while-revalidate "
-        "| stale-if-error |",
-        "|---|---|---|---|---|---|",
+        "| stale-if-error | edge TTL held by |",
+        "|---|---|---|---|---|---|---|",
     ]
     for rule in rules:
         if rule.tier is None:
-            lines.append(f"| {rule.matches} | bypass | — | — | — | — |")
+            lines.append(f"| {rule.matches} | bypass | — | — | — | — | — |")
             continue
         assert rule.edge_ttl is not None and rule.browser_ttl is not None
+        holder = (
+            "cache rule and Worker"
+            if rule.zone_edge_ttl is not None
+            else "Worker (Cache API): below the plan's minimum edge TTL"
+        )
         lines.append(
             f"| {rule.matches} | {rule.tier} | {format_duration(rule.edge_ttl)} | "
             f"{format_duration(rule.browser_ttl)} | "
             f"{format_duration(rule.stale_while_revalidate or 0)} | "
-            f"{format_duration(rule.stale_if_error or 0)} |"
+            f"{format_duration(rule.stale_if_error or 0)} | {holder} |"
         )
     return "\n".join(lines)

@@ -7,6 +7,7 @@ stack's `cloudflare:apiToken` through the default provider or `opts`; this compo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +16,8 @@ import pulumi_cloudflare as cloudflare
 
 from components.cdn.cache_rules import CacheRule, render_cache_rules
 from components.cdn.worker_module import WORKER_MAIN_MODULE, worker_bindings, worker_source
-from stackconfig.config import CdnConfig
+from stackconfig.cloudflare_plans import capabilities
+from stackconfig.config import CdnConfig, origin_in_zone
 
 # Cloudflare's managed WAF rulesets (fixed ids, the same in every account).
 CLOUDFLARE_MANAGED_RULESET_ID = "efb7b8c949ac4650a09736fc376e9aee"
@@ -27,10 +29,10 @@ ZONE_SETTINGS: dict[str, str] = {
     "min_tls_version": "1.2",
     "tls_1_3": "on",
     "http3": "on",
-    "brotli": "on",
     "early_hints": "on",
 }
-"""Zone settings the edge enforces (ADR-011: security and performance at the edge)."""
+"""Zone settings the edge enforces (ADR-011: security and performance at the edge). Not `brotli`:
+the setting is deprecated, Brotli is on by default (stackconfig/cloudflare_plans.py)."""
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,24 @@ class CloudflareEdgeArgs:
 
 
 def _cache_rule_args(rule: CacheRule) -> cloudflare.RulesetRuleArgs:
-    if rule.tier is None:
+    if rule.tier is None or rule.zone_edge_ttl is None:
+        # Bypass, or a tier under the plan's minimum edge TTL: the zone cache leaves it to the
+        # Worker's Cache API, which holds the tier's TTL whatever the plan.
         parameters = cloudflare.RulesetRuleActionParametersArgs(cache=False)
     else:
+        browser_ttl = (
+            cloudflare.RulesetRuleActionParametersBrowserTtlArgs(
+                mode="override_origin", default=rule.zone_browser_ttl
+            )
+            if rule.zone_browser_ttl is not None
+            else cloudflare.RulesetRuleActionParametersBrowserTtlArgs(mode="respect_origin")
+        )
         parameters = cloudflare.RulesetRuleActionParametersArgs(
             cache=True,
             edge_ttl=cloudflare.RulesetRuleActionParametersEdgeTtlArgs(
-                mode="override_origin", default=rule.edge_ttl
+                mode="override_origin", default=rule.zone_edge_ttl
             ),
-            browser_ttl=cloudflare.RulesetRuleActionParametersBrowserTtlArgs(
-                mode="override_origin", default=rule.browser_ttl
-            ),
+            browser_ttl=browser_ttl,
             # Serve the stale copy while one request refreshes it (origin shield under spikes).
             serve_stale=cloudflare.RulesetRuleActionParametersServeStaleArgs(
                 disable_stale_while_updating=False
@@ -71,6 +80,15 @@ def _cache_rule_args(rule: CacheRule) -> cloudflare.RulesetRuleArgs:
         action_parameters=parameters,
         enabled=True,
     )
+
+
+def proxied_hostnames(settings: CdnConfig) -> tuple[str, ...]:
+    """Every name the edge proxies: the apex, www and, when it lies in the zone, the origin."""
+    assert settings.zone_name and settings.origin_host, "validated by the config loader"
+    names = [settings.zone_name, f"www.{settings.zone_name}"]
+    if origin_in_zone(settings) and settings.origin_host not in names:
+        names.append(settings.origin_host)
+    return tuple(names)
 
 
 def _prefix_expression(paths: tuple[str, ...]) -> str:
@@ -97,6 +115,8 @@ class CloudflareEdge(pulumi.ComponentResource):
             "validated by the config loader"
         )
 
+        plan = capabilities(settings.plan.value)
+
         name_servers: pulumi.Output[Sequence[str]]
         if settings.zone_id is None:
             zone = cloudflare.Zone(
@@ -108,17 +128,34 @@ class CloudflareEdge(pulumi.ComponentResource):
             )
             zone_id: pulumi.Output[str] = zone.id
             name_servers = zone.name_servers
-            cloudflare.ZoneSubscription(
-                f"{name}-plan",
-                zone_id=zone_id,
-                frequency="monthly",
-                rate_plan=cloudflare.ZoneSubscriptionRatePlanArgs(id=settings.plan.value),
-                opts=child,
-            )
+            if plan.zone_subscription:
+                # A new zone starts on Free; Free has no core subscription to manage.
+                cloudflare.ZoneSubscription(
+                    f"{name}-plan",
+                    zone_id=zone_id,
+                    frequency="monthly",
+                    rate_plan=cloudflare.ZoneSubscriptionRatePlanArgs(id=settings.plan.value),
+                    opts=child,
+                )
         else:
             zone_id = pulumi.Output.from_input(settings.zone_id)
             name_servers = pulumi.Output.from_input(list[str]())
 
+        hostnames = proxied_hostnames(settings)
+        if origin_in_zone(settings):
+            assert settings.origin_address is not None, "validated by the config loader"
+            cloudflare.DnsRecord(
+                f"{name}-dns-origin",
+                zone_id=zone_id,
+                name=settings.origin_host,
+                type="AAAA" if ":" in settings.origin_address else "A",
+                content=settings.origin_address,
+                # Proxied, so the origin's address is never published in DNS.
+                proxied=True,
+                ttl=1,
+                comment="cache-platform: the origin the proxied names point to",
+                opts=child,
+            )
         for record, record_name in (
             ("apex", settings.zone_name),
             ("www", f"www.{settings.zone_name}"),
@@ -144,6 +181,17 @@ class CloudflareEdge(pulumi.ComponentResource):
                 opts=child,
             )
 
+        def entry_point(phase: str) -> pulumi.ResourceOptions:
+            # One entry-point ruleset per phase and zone: an adopted zone's is imported. The id
+            # is `zones/<zone id>/<ruleset id>` in pulumi-cloudflare v6 (Terraform v5 schema;
+            # v4 used `zone/...`).
+            existing = settings.entry_point_rulesets.get(phase)
+            if settings.zone_id is None or existing in (None, "none"):
+                return child
+            return pulumi.ResourceOptions(
+                parent=self, import_=f"zones/{settings.zone_id}/{existing}"
+            )
+
         rules = render_cache_rules(settings)
         cloudflare.Ruleset(
             f"{name}-cache-rules",
@@ -153,7 +201,7 @@ class CloudflareEdge(pulumi.ComponentResource):
             kind="zone",
             phase="http_request_cache_settings",
             rules=[_cache_rule_args(rule) for rule in rules],
-            opts=child,
+            opts=entry_point("http_request_cache_settings"),
         )
 
         # The ADR's origin shield: smart tiered cache sends misses through upper-tier data
@@ -163,37 +211,38 @@ class CloudflareEdge(pulumi.ComponentResource):
             f"{name}-argo-tiered-caching", zone_id=zone_id, value="on", opts=child
         )
 
-        cloudflare.Ruleset(
-            f"{name}-waf",
-            zone_id=zone_id,
-            name="cache-platform managed WAF",
-            description="Cloudflare Managed Ruleset and OWASP Core Ruleset",
-            kind="zone",
-            phase="http_request_firewall_managed",
-            rules=[
-                cloudflare.RulesetRuleArgs(
-                    ref="cloudflare-managed",
-                    description="Cloudflare Managed Ruleset",
-                    expression="true",
-                    action="execute",
-                    action_parameters=cloudflare.RulesetRuleActionParametersArgs(
-                        id=CLOUDFLARE_MANAGED_RULESET_ID
+        if settings.managed_waf:
+            cloudflare.Ruleset(
+                f"{name}-waf",
+                zone_id=zone_id,
+                name="cache-platform managed WAF",
+                description="Cloudflare Managed Ruleset and OWASP Core Ruleset",
+                kind="zone",
+                phase="http_request_firewall_managed",
+                rules=[
+                    cloudflare.RulesetRuleArgs(
+                        ref="cloudflare-managed",
+                        description="Cloudflare Managed Ruleset",
+                        expression="true",
+                        action="execute",
+                        action_parameters=cloudflare.RulesetRuleActionParametersArgs(
+                            id=CLOUDFLARE_MANAGED_RULESET_ID
+                        ),
+                        enabled=True,
                     ),
-                    enabled=True,
-                ),
-                cloudflare.RulesetRuleArgs(
-                    ref="owasp-core",
-                    description="OWASP Core Ruleset",
-                    expression="true",
-                    action="execute",
-                    action_parameters=cloudflare.RulesetRuleActionParametersArgs(
-                        id=OWASP_CORE_RULESET_ID
+                    cloudflare.RulesetRuleArgs(
+                        ref="owasp-core",
+                        description="OWASP Core Ruleset",
+                        expression="true",
+                        action="execute",
+                        action_parameters=cloudflare.RulesetRuleActionParametersArgs(
+                            id=OWASP_CORE_RULESET_ID
+                        ),
+                        enabled=True,
                     ),
-                    enabled=True,
-                ),
-            ],
-            opts=child,
-        )
+                ],
+                opts=entry_point("http_request_firewall_managed"),
+            )
 
         api_paths = tuple(
             path
@@ -209,6 +258,7 @@ class CloudflareEdge(pulumi.ComponentResource):
             ),
             ("api", "API requests per IP", api_paths, settings.api_requests_per_minute),
         )
+        period = settings.rate_limit_period
         cloudflare.Ruleset(
             f"{name}-rate-limits",
             zone_id=zone_id,
@@ -224,15 +274,15 @@ class CloudflareEdge(pulumi.ComponentResource):
                     action="block",
                     ratelimit=cloudflare.RulesetRuleRatelimitArgs(
                         characteristics=["ip.src", "cf.colo.id"],
-                        period=60,
-                        requests_per_period=limit,
-                        mitigation_timeout=600,
+                        period=period,
+                        requests_per_period=max(1, math.ceil(per_minute * period / 60)),
+                        mitigation_timeout=settings.rate_limit_mitigation_timeout,
                     ),
                     enabled=True,
                 )
-                for ref, description, paths, limit in rate_limits
+                for ref, description, paths, per_minute in rate_limits
             ],
-            opts=child,
+            opts=entry_point("http_ratelimit"),
         )
 
         script_name = f"cache-platform-edge-{args.environment}"
@@ -249,13 +299,17 @@ class CloudflareEdge(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        cloudflare.WorkersRoute(
-            f"{name}-worker-route",
-            zone_id=zone_id,
-            pattern=f"{settings.zone_name}/*",
-            script=script.script_name,
-            opts=child,
-        )
+        # Every proxied name runs the Worker, or that name would bypass the ADR's tiers.
+        for hostname in hostnames:
+            cloudflare.WorkersRoute(
+                f"{name}-worker-route"
+                if hostname == settings.zone_name
+                else f"{name}-worker-route-{hostname.removesuffix('.' + settings.zone_name)}",
+                zone_id=zone_id,
+                pattern=f"{hostname}/*",
+                script=script.script_name,
+                opts=child,
+            )
 
         self.zone_id = zone_id
         self.worker_script_name = script.script_name

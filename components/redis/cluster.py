@@ -8,7 +8,8 @@ with the same script the local lab runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,10 +47,24 @@ class RedisClusterArgs:
     monitoring_namespace: str = "monitoring"
     """Namespace whose Prometheus may scrape the exporter (NetworkPolicy) and reads the
     ServiceMonitor."""
+    metrics_depends_on: Sequence[pulumi.Resource] = ()
+    """What installs the ServiceMonitor CRD (the monitoring stack's Helm release): on a fresh
+    cluster the ServiceMonitor can only be created after it."""
 
 
 def node_count(settings: RedisConfig) -> int:
     return settings.primaries * (1 + settings.replicas_per_primary)
+
+
+CONFIG_CHECKSUM_ANNOTATION = "cache-platform/config-checksum"
+
+
+def config_checksum(files: Mapping[str, str]) -> str:
+    """sha256 over the pods' mounted files (redis.conf and the lifecycle scripts)."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return digest.hexdigest()
 
 
 def scripts() -> dict[str, str]:
@@ -122,13 +137,14 @@ class RedisCluster(pulumi.ComponentResource):
             ),
         )
 
+        config_files = {
+            "redis.conf": render_redis_conf(redis_conf_spec(settings, REDIS_PORT)),
+            **scripts(),
+        }
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=metadata(f"{name}-config"),
-            data={
-                "redis.conf": render_redis_conf(redis_conf_spec(settings, REDIS_PORT)),
-                **scripts(),
-            },
+            data=config_files,
             opts=in_namespace,
         )
 
@@ -303,7 +319,12 @@ class RedisCluster(pulumi.ComponentResource):
                 ),
                 update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=server_labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=server_labels,
+                        # The files are mounted by subPath, which never sees a ConfigMap update:
+                        # a changed file changes this, and the StatefulSet rolls its pods.
+                        annotations={CONFIG_CHECKSUM_ANNOTATION: config_checksum(config_files)},
+                    ),
                     spec=k8s.core.v1.PodSpecArgs(
                         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
                         # Pins the instance type the cost model prices (when one is chosen).
@@ -363,7 +384,14 @@ class RedisCluster(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, secret]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[namespace, secret],
+                # volumeClaimTemplates is immutable: pulumi-kubernetes would replace the named
+                # StatefulSet delete-first (every pod at once) and the old PVCs would come back at
+                # their old size. Storage changes follow docs/runbooks/redis-storage-resize.md.
+                ignore_changes=["spec.volumeClaimTemplates"],
+            ),
         )
 
         k8s.policy.v1.PodDisruptionBudget(
@@ -436,7 +464,9 @@ class RedisCluster(pulumi.ComponentResource):
                 "namespaceSelector": {"matchNames": [namespace_name]},
                 "endpoints": [{"port": "metrics", "interval": "15s", "path": "/metrics"}],
             },
-            opts=in_namespace,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[namespace, *args.metrics_depends_on]
+            ),
         )
 
         job_pod = k8s.core.v1.PodTemplateSpecArgs(
@@ -502,6 +532,9 @@ class RedisCluster(pulumi.ComponentResource):
         self.secret_name = secret.metadata.name
         self.secret_key = pulumi.Output.from_input(PASSWORD_KEY)
         self.peer_labels = pulumi.Output.from_input(dict(selector))
+        # Namespaced objects of other components take the name from here, so they are created
+        # after the namespace (a component's depends_on does not reach its children).
+        self.namespace_name = namespace.metadata.name
         self.node_count = pulumi.Output.from_input(replicas)
         self.register_outputs(
             {

@@ -25,6 +25,7 @@ def valid_raw(**overrides: Any) -> dict[str, Any]:
             "zoneName": "shop.example.com",
             "accountId": "0123456789abcdef0123456789abcdef",
             "originHost": "origin.shop.example.com",
+            "originAddress": "203.0.113.10",
         },
         "backups": {
             "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.example.com/id/X"

@@ -1,0 +1,61 @@
+"""The creation order a real `pulumi up` follows, from the registrations of the dev and prod
+plans: nothing namespaced before its namespace, no custom resource before its CRD's release."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from plan.dependencies import creation_waves, missing_dependencies, waves_section
+from plan.report import resources_document
+from plan.runner import PlanRun
+from tests.plan_runs import stack_plan
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def run(request: pytest.FixtureRequest) -> PlanRun:
+    return stack_plan(str(request.param))
+
+
+def test_every_object_is_created_after_its_namespace_and_crd(run: PlanRun) -> None:
+    assert [str(m) for m in missing_dependencies(run.records)] == []
+
+
+def test_the_check_sees_a_missing_dependency(run: PlanRun) -> None:
+    # Drop the ServiceMonitor's edges: the check must notice it could race its CRD.
+    records = [
+        dataclasses.replace(r, depends_on=[]) if r.inputs.get("kind") == "ServiceMonitor" else r
+        for r in run.records
+    ]
+    monitor = next(r for r in records if r.inputs.get("kind") == "ServiceMonitor")
+    found = [m for m in missing_dependencies(records) if m.resource == monitor.urn]
+    assert any("monitoring.coreos.com" in m.why for m in found)
+    assert any("namespace" in m.why for m in found)
+
+
+def test_resources_json_records_each_dependency(run: PlanRun) -> None:
+    document = resources_document(run)
+    by_name = {r["name"]: r for r in document["resources"]}
+    sizing = by_name["capacity-sizing"]
+    namespace = by_name["redis-namespace"]["urn"]
+    assert namespace in sizing["propertyDependencies"]["metadata"]
+    monitor = by_name["redis-metrics"]
+    assert any("helm.sh/v3:Release" in urn for urn in monitor["dependencies"])
+    assert all("parent" in r and "dependencies" in r for r in document["resources"])
+
+
+def test_waves_put_namespaces_first_and_the_service_monitor_after_the_release(
+    run: PlanRun,
+) -> None:
+    waves = [[r.name for r in wave] for wave in creation_waves(run.records)]
+    wave_of = {name: number for number, wave in enumerate(waves) for name in wave}
+    assert wave_of["redis-namespace"] == 0
+    assert wave_of["redis-metrics"] > wave_of["monitoring-stack"]
+    assert wave_of["capacity-sizing"] > wave_of["redis-namespace"]
+    section = waves_section(run.records)
+    assert "## Creation order" in section and "Missing dependencies" not in section
+
+
+def test_name_servers_are_exported(run: PlanRun) -> None:
+    assert run.outputs["cdnNameServers"] == ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]
