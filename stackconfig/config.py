@@ -25,13 +25,14 @@ from stackconfig.settings import (
     Duration,
     Problems,
     Quantity,
-    at_least,
     between,
     camel,
     cron_schedule,
     matches,
+    non_empty,
     pinned_image,
     positive_quantity,
+    quantity_between,
     read_section,
     setting,
 )
@@ -44,6 +45,20 @@ from stackconfig.tiers import (
     tier_violations,
 )
 from stackconfig.tiers import DEFAULT_TIERS as ADR_TIERS
+
+# Upper bounds of what a sane stack asks for: beyond them a typo (an extra zero) would plan for
+# minutes and price millions before any policy speaks. They are sanity limits, not ADR decisions.
+MAX_PRIMARIES = 100
+"""Redis Cluster scales to ~1000 nodes; 100 primaries x (1 + replicas) stays well inside it."""
+MAX_REPLICAS_PER_PRIMARY = 5
+MAX_NODE_TIMEOUT_MS = 60_000
+MAX_TTL_SECONDS = 31_536_000
+"""One year: Cloudflare's longest edge and browser TTL."""
+TTL_SECONDS = between(0, MAX_TTL_SECONDS)
+MAX_REQUESTS_PER_MINUTE = 1_000_000
+MAX_MONTHLY_EGRESS_GB = 10_000_000.0
+MAX_MONTHLY_REQUESTS_MILLIONS = 1_000_000.0
+MAX_RETENTION_DAYS = 3650
 
 MAXMEMORY_PERCENT_RANGE = (50, 95)
 """Allowed maxmemory as a percentage of the container limit (inclusive); the redis.conf renderer
@@ -103,31 +118,31 @@ class RedisConfig:
         3,
         "Number of primaries (shards).",
         why="ADR-011: 3 primaries + 3 replicas.",
-        checks=(at_least(1),),
+        checks=(between(1, MAX_PRIMARIES),),
     )
     replicas_per_primary: int = setting(
         1,
         "Replicas of each primary.",
         why="ADR-011: one replica each for automatic failover.",
-        checks=(at_least(0),),
+        checks=(between(0, MAX_REPLICAS_PER_PRIMARY),),
     )
     memory: Quantity = setting(
         Quantity("8Gi"),
         "Memory of each Redis container (request = limit).",
         why="ADR-011: 8 GB per node.",
-        checks=(positive_quantity,),
+        checks=(positive_quantity, quantity_between("64Mi", "1Ti")),
     )
     cpu: Quantity = setting(
         Quantity("1"),
         "CPU request of each Redis container.",
         why="Redis is single-threaded for commands; one core per node.",
-        checks=(positive_quantity,),
+        checks=(positive_quantity, quantity_between("1m", "64")),
     )
     storage: Quantity = setting(
         Quantity("32Gi"),
         "Persistent volume per pod (AOF + RDB).",
         why="AOF rewrite and an RDB of an 8Gi dataset need ~2-3x the data on disk.",
-        checks=(positive_quantity,),
+        checks=(positive_quantity, quantity_between("1Gi", "64Ti")),
     )
     storage_class: str | None = setting(
         None, "StorageClass of the volumes; null uses the cluster default.", checks=(DNS_LABEL,)
@@ -143,7 +158,7 @@ class RedisConfig:
         "cluster-node-timeout in milliseconds.",
         why="Failover takes about node timeout + 1-2 s (measured 7-9 s at 5000 ms on a loaded "
         "lab); ADR-011 allows 30 s.",
-        checks=(at_least(100),),
+        checks=(between(100, MAX_NODE_TIMEOUT_MS),),
     )
     appendonly: bool = setting(True, "AOF persistence (appendfsync everysec).", why="ADR-011.")
     rdb: bool = setting(True, "RDB snapshots (save points).", why="ADR-011: RDB + AOF.")
@@ -180,13 +195,17 @@ class RedisConfig:
 class CacheTierSettings:
     """One TTL tier of the edge (seconds)."""
 
-    edge_ttl: int = setting(600, "Edge cache TTL in seconds.", checks=(at_least(0),))
-    browser_ttl: int = setting(60, "Browser cache TTL in seconds.", checks=(at_least(0),))
+    edge_ttl: int = setting(600, "Edge cache TTL in seconds.", checks=(TTL_SECONDS,))
+    browser_ttl: int = setting(60, "Browser cache TTL in seconds.", checks=(TTL_SECONDS,))
     stale_while_revalidate: int = setting(
-        60, "Seconds a stale copy may be served while it is refreshed.", checks=(at_least(0),)
+        60,
+        "Seconds a stale copy may be served while it is refreshed.",
+        checks=(TTL_SECONDS,),
     )
     stale_if_error: int = setting(
-        300, "Seconds a stale copy may be served when the origin fails.", checks=(at_least(0),)
+        300,
+        "Seconds a stale copy may be served when the origin fails.",
+        checks=(TTL_SECONDS,),
     )
 
 
@@ -232,7 +251,7 @@ class CdnConfig:
     bypass_paths: tuple[str, ...] = setting(
         DEFAULT_BYPASS_PATHS,
         "Path prefixes never cached.",
-        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
+        checks=(non_empty, matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'")),
     )
     tiers: Mapping[str, CacheTierSettings] = setting(
         DEFAULT_TIERS,
@@ -245,36 +264,44 @@ class CdnConfig:
         STATIC_EXTENSIONS,
         "File extensions of static assets, cached on the long tier.",
         why="ADR-011: 24 h for rarely changing data.",
-        checks=(matches(r"[a-z0-9]{1,10}", "lowercase extensions without the dot"),),
+        checks=(non_empty, matches(r"[a-z0-9]{1,10}", "lowercase extensions without the dot")),
     )
     medium_paths: tuple[str, ...] = setting(
         MEDIUM_PATH_PREFIXES,
         "Path prefixes of catalog/product pages and the API, cached on the medium tier.",
         why="ADR-011: 1-4 h for moderately stable data.",
-        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
+        checks=(non_empty, matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'")),
     )
     short_paths: tuple[str, ...] = setting(
         SHORT_PATH_PREFIXES,
         "Path prefixes of fast-changing data, cached on the short tier (wins over medium).",
         why="ADR-011: 5-15 min for frequently changing data.",
-        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
+        checks=(non_empty, matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'")),
     )
     login_paths: tuple[str, ...] = setting(
         ("/login", "/api/auth"),
         "Path prefixes of login endpoints (strict rate limit).",
-        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
+        checks=(non_empty, matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'")),
     )
     login_requests_per_minute: int = setting(
-        10, "Login requests per minute per client IP before blocking.", checks=(at_least(1),)
+        10,
+        "Login requests per minute per client IP before blocking.",
+        checks=(between(1, MAX_REQUESTS_PER_MINUTE),),
     )
     api_requests_per_minute: int = setting(
-        1200, "API requests per minute per client IP before blocking.", checks=(at_least(1),)
+        1200,
+        "API requests per minute per client IP before blocking.",
+        checks=(between(1, MAX_REQUESTS_PER_MINUTE),),
     )
     monthly_egress_gb: float = setting(
-        3000.0, "Expected monthly edge traffic in GB (cost model).", checks=(at_least(0),)
+        3000.0,
+        "Expected monthly edge traffic in GB (cost model).",
+        checks=(between(0, MAX_MONTHLY_EGRESS_GB),),
     )
     monthly_requests_millions: float = setting(
-        100.0, "Expected monthly requests in millions (cost model).", checks=(at_least(0),)
+        100.0,
+        "Expected monthly requests in millions (cost model).",
+        checks=(between(0, MAX_MONTHLY_REQUESTS_MILLIONS),),
     )
 
 
@@ -321,12 +348,20 @@ class MonitoringConfig:
     )
     retention: Duration = setting(Duration("15d"), "Prometheus retention.")
     storage: Quantity = setting(
-        Quantity("50Gi"), "Prometheus volume size.", checks=(positive_quantity,)
+        Quantity("50Gi"),
+        "Prometheus volume size.",
+        checks=(positive_quantity, quantity_between("1Gi", "64Ti")),
     )
     storage_class: str | None = setting(
         None, "StorageClass of the monitoring volumes; null uses the default.", checks=(DNS_LABEL,)
     )
-    grafana_admin_user: str = setting("admin", "Grafana admin user (password is generated).")
+    grafana_admin_user: str = setting(
+        "admin",
+        "Grafana admin user (password is generated).",
+        checks=(
+            matches(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}", "a user name of letters, digits, _.@-"),
+        ),
+    )
     runbook_base_url: str = setting(
         "https://github.com/acme/cache-platform/blob/main/docs/runbooks",
         "Base URL of docs/runbooks, used in every alert's runbook_url.",
@@ -359,13 +394,15 @@ class BackupsConfig:
         "0 3 * * *", "Cron schedule of the backup job.", checks=(cron_schedule,)
     )
     retention_days: int = setting(
-        35, "Days a snapshot is kept before it expires.", checks=(at_least(1),)
+        35,
+        "Days a snapshot is kept before it expires.",
+        checks=(between(1, MAX_RETENTION_DAYS),),
     )
     infrequent_access_after_days: int = setting(
         30,
         "Days after which snapshots move to STANDARD_IA (S3 requires at least 30); no "
         "transition when it is not below `retentionDays`.",
-        checks=(at_least(30),),
+        checks=(between(30, MAX_RETENTION_DAYS),),
     )
     oidc_provider_arn: str | None = setting(
         None,
@@ -391,15 +428,18 @@ class BackupsConfig:
 class TrafficConfig:
     """`cache-platform:traffic` — the normal load the tier is sized for."""
 
-    services: int = setting(8, "Services using the cache.", checks=(at_least(1),))
+    services: int = setting(8, "Services using the cache.", checks=(between(1, 10_000),))
     normal_rps_per_service: int = setting(
         1000,
         "Normal requests per second per service.",
         why="ADR-011 sizes for 10x spikes, up to 10,000 rps per service.",
-        checks=(at_least(0),),
+        checks=(between(0, 10_000_000),),
     )
     spike_multiplier: int = setting(
-        10, "Traffic spike the tier must absorb.", why="ADR-011: 10x.", checks=(at_least(1),)
+        10,
+        "Traffic spike the tier must absorb.",
+        why="ADR-011: 10x.",
+        checks=(between(1, 1000),),
     )
 
 
