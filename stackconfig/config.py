@@ -38,6 +38,7 @@ from stackconfig.settings import (
 )
 from stackconfig.tiers import (
     DEFAULT_BYPASS_PATHS,
+    DEFAULT_PUBLIC_PATHS,
     DEFAULT_SESSION_COOKIE,
     MEDIUM_PATH_PREFIXES,
     SHORT_PATH_PREFIXES,
@@ -250,8 +251,16 @@ class CdnConfig:
     )
     bypass_paths: tuple[str, ...] = setting(
         DEFAULT_BYPASS_PATHS,
-        "Path prefixes never cached.",
+        "Path prefixes never cached (matched on the percent-decoded, lower-cased path).",
         checks=(non_empty, matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'")),
+    )
+    public_paths: tuple[str, ...] = setting(
+        DEFAULT_PUBLIC_PATHS,
+        "Path prefixes whose responses are the same for every anonymous visitor: the Worker "
+        "caches a response without Cache-Control on its tier only there and for static "
+        "extensions.",
+        why="Elsewhere an uncacheable answer the origin forgot to mark would be shared.",
+        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
     )
     tiers: Mapping[str, CacheTierSettings] = setting(
         DEFAULT_TIERS,

@@ -103,8 +103,23 @@ DEFAULT_TIER_RULES: tuple[TierRule, ...] = (
     TierRule("long", extensions=STATIC_EXTENSIONS),
 )
 
-DEFAULT_BYPASS_PATHS = ("/cart", "/checkout", "/account")
-"""Per-user pages: never read from or written to the edge cache."""
+DEFAULT_BYPASS_PATHS = ("/cart", "/checkout", "/account", "/login", "/api/auth")
+"""Per-user pages and authentication: never read from or written to the edge cache. Matched on
+the percent-decoded, lower-cased path (the Worker and the zone's bypass rule alike)."""
+
+DEFAULT_PUBLIC_PATHS = (
+    "/catalog",
+    "/products",
+    "/categories",
+    "/search",
+    "/api/prices",
+    "/api/inventory",
+    "/api/search",
+)
+"""Prefixes whose responses are the same for every anonymous visitor: only these (and static
+extensions) are cached on their tier when the origin sends no Cache-Control. The rest of `/api/`
+is cached only when the origin says so: an endpoint answering from a token or header the edge
+does not see (/api/orders, /api/me) must not be shared by default."""
 
 DEFAULT_SESSION_COOKIE = "session_id"
 """A request carrying this cookie belongs to a signed-in user and bypasses the edge cache."""

@@ -13,6 +13,7 @@ from components.cdn.bindings import render_worker_bindings
 from components.cdn.worker_module import default_worker_bindings
 from stackconfig.tiers import (
     DEFAULT_BYPASS_PATHS,
+    DEFAULT_PUBLIC_PATHS,
     DEFAULT_SESSION_COOKIE,
     DEFAULT_TIER_RULES,
     DEFAULT_TIERS,
@@ -190,7 +191,12 @@ def _render(
     session_cookie: str = DEFAULT_SESSION_COOKIE,
 ) -> dict[str, str]:
     return render_worker_bindings(
-        tiers, rules, DEFAULT_BYPASS_PATHS, session_cookie, DEFAULT_TRACKING_PARAMS
+        tiers,
+        rules,
+        DEFAULT_BYPASS_PATHS,
+        session_cookie,
+        DEFAULT_TRACKING_PARAMS,
+        DEFAULT_PUBLIC_PATHS,
     )
 
 
@@ -199,6 +205,7 @@ def test_bindings_are_strings_with_sorted_names() -> None:
     assert list(rendered) == [
         "BYPASS_PATHS",
         "CACHE_TIERS",
+        "PUBLIC_PATHS",
         "SESSION_COOKIE",
         "TIER_RULES",
         "TRACKING_PARAMS",
@@ -211,7 +218,13 @@ def test_bindings_are_strings_with_sorted_names() -> None:
         "staleWhileRevalidate": 60,
         "staleIfError": 300,
     }
-    assert json.loads(rendered["BYPASS_PATHS"]) == ["/cart", "/checkout", "/account"]
+    assert json.loads(rendered["BYPASS_PATHS"]) == [
+        "/cart",
+        "/checkout",
+        "/account",
+        "/login",
+        "/api/auth",
+    ]
     assert "utm_*" in json.loads(rendered["TRACKING_PARAMS"])
 
 

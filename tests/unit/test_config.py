@@ -198,7 +198,13 @@ def test_defaults_are_the_adr_values() -> None:
             "7",
             "between 30 and 3,650",
         ),
-        ("traffic", {"services": 0}, "cache-platform:traffic.services", "0", "between 1 and 10,000"),
+        (
+            "traffic",
+            {"services": 0},
+            "cache-platform:traffic.services",
+            "0",
+            "between 1 and 10,000",
+        ),
     ],
 )
 def test_each_bad_value_names_its_key_value_and_what_is_allowed(
