@@ -155,7 +155,7 @@ def test_the_application_user_is_refused(acl_lab: RedisLab, command: tuple[str, 
     client = as_user(acl_lab, APP.name)
     try:
         # DEBUG is refused before the ACL (enable-debug-command no); the matrix shows the ACL.
-        with pytest.raises(redis.ResponseError, match="no permissions|DEBUG command not allowed"):
+        with pytest.raises(redis.ResponseError, match=r"no permissions|DEBUG command not allowed"):
             client.execute_command(*command)
     finally:
         client.close()
