@@ -80,7 +80,7 @@ if config.backups.enabled:
             settings=config.backups,
             redis_namespace=config.redis.namespace,
             redis_instance="redis",
-            redis_secret_name=redis.secret_name,
+            redis_secret_name=redis.backup_secret_name,
             redis_nodes=redis.client_endpoint,
             scratch_size=config.redis.memory,
             tags=config.tags,

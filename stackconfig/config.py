@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import enum
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -64,6 +65,24 @@ MAX_RETENTION_DAYS = 3650
 MAXMEMORY_PERCENT_RANGE = (50, 95)
 """Allowed maxmemory as a percentage of the container limit (inclusive); the redis.conf renderer
 refuses to render outside it too."""
+
+
+EXPORTER_FIRST_SAFE_VERSION = (1, 83, 0)
+"""The first redis_exporter release with --disable-scrape-endpoint (the pods pass it)."""
+
+
+def _exporter_without_scrape_leak(value: Any) -> str | None:
+    tag = str(value).split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2]
+    found = re.fullmatch(r"v?([0-9]+)\.([0-9]+)\.([0-9]+)(-[A-Za-z0-9.]+)?", tag)
+    if found is None:
+        return None  # a digest alone: the pods' --disable-scrape-endpoint stops an older binary
+    version = tuple(int(part) for part in found.groups()[:3])
+    if version >= EXPORTER_FIRST_SAFE_VERSION:
+        return None
+    return (
+        "must be redis_exporter v1.83.0 or later: older releases have no "
+        "--disable-scrape-endpoint and their /scrape endpoint leaks the password (issue 1104)"
+    )
 
 
 def _maxmemory_percent_check(value: Any) -> str | None:
@@ -175,9 +194,11 @@ class RedisConfig:
         checks=(IMAGE_REF, pinned_image),
     )
     exporter_image: str = setting(
-        "oliver006/redis_exporter:v1.62.0",
-        "redis_exporter sidecar image, pinned.",
-        checks=(IMAGE_REF, pinned_image),
+        "oliver006/redis_exporter:v1.88.0",
+        "redis_exporter sidecar image, pinned (v1.83.0 or later).",
+        why="v1.83.0 added --disable-scrape-endpoint: before it, /scrape?target= authenticated "
+        "to any address with the exporter's password (redis_exporter issue 1104).",
+        checks=(IMAGE_REF, pinned_image, _exporter_without_scrape_leak),
     )
     node_type: str | None = setting(
         None,

@@ -330,3 +330,42 @@ def test_the_engine_refuses_alerting_credentials_not_set_as_secrets() -> None:
         assert plaintext_secret_keys() == []
     finally:
         set_all_config({}, [])
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    ("key", "image", "allowed"),
+    [
+        ("image", f"redis:7.2.6@{DIGEST}", True),
+        ("image", f"registry.example.com:5000/team/redis:7.2.6@{DIGEST}", True),
+        ("image", f"redis@{DIGEST}", True),
+        ("image", "redis@sha256:abc", False),
+        ("image", f"redis:7.2.6@sha256:{'0' * 63}G", False),
+        ("image", "redis:latest", False),
+        ("image", "redis", False),
+        ("exporterImage", "oliver006/redis_exporter:v1.88.0", True),
+        ("exporterImage", f"oliver006/redis_exporter:v1.83.0@{DIGEST}", True),
+        ("exporterImage", f"oliver006/redis_exporter@{DIGEST}", True),
+        ("exporterImage", "oliver006/redis_exporter:v1.62.0", False),
+        ("exporterImage", "oliver006/redis_exporter:v1.82.9-alpine", False),
+    ],
+)
+def test_images_pinned_by_tag_or_digest_and_an_exporter_without_the_scrape_leak(
+    key: str, image: str, allowed: bool
+) -> None:
+    from stackconfig.config import ConfigError, parse_stack_config
+
+    raw = {"environment": "dev", "redis": {key: image}, "cdn": {"enabled": False}}
+    raw["monitoring"] = {"enabled": False}
+    raw["backups"] = {"enabled": False}
+    if allowed:
+        assert (
+            getattr(parse_stack_config(raw).redis, "image" if key == "image" else "exporter_image")
+            == image
+        )
+        return
+    with pytest.raises(ConfigError) as error:
+        parse_stack_config(raw)
+    assert error.value.problems[0].startswith(f"cache-platform:redis.{key}: '{image}'")
