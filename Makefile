@@ -4,6 +4,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 STACK ?= dev
+# STACK reaches shell commands and paths: it must be a stack name ([a-z0-9-]+) before any recipe
+# runs, so `make plan STACK='prod;touch pwned'` stops here instead of running the injection.
+STACK_CHARS := a b c d e f g h i j k l m n o p q r s t u v w x y z 0 1 2 3 4 5 6 7 8 9 -
+strip_chars = $(if $(2),$(call strip_chars,$(subst $(firstword $(2)),,$(1)),$(wordlist 2,$(words $(2)),$(2))),$(1))
+ifneq ($(or $(call strip_chars,$(value STACK),$(STACK_CHARS)),$(if $(value STACK),,empty)),)
+$(error STACK must be a stack name of lowercase letters, digits and '-')
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 DEBIAN_TOOLS := redis-server redis-tools prometheus prometheus-alertmanager prometheus-redis-exporter
@@ -68,7 +75,7 @@ test: setup lint test-fast test-worker test-integration
 
 # --- the offline plan, benchmarks, lab -----------------------------------------------------
 plan: $(VENV)/.requirements
-	$(PY) -m plan --stack $(STACK)
+	$(PY) -m plan --stack '$(STACK)'
 
 bench: setup
 	$(PY) -m bench.plan_bench
@@ -77,7 +84,7 @@ bench: setup
 	node bench/worker_bench.mjs
 
 lab: setup
-	$(PY) -m lab run --stack $(STACK)
+	$(PY) -m lab run --stack '$(STACK)'
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -85,7 +85,8 @@ if config.backups.enabled:
             redis_namespace=config.redis.namespace,
             redis_peer_labels=redis.peer_labels,
             namespace_output=redis.namespace_name,
-            redis_secret_name=redis.secret_name,
+            # The `backup` ACL user's own Secret: the job can read snapshots, nothing else.
+            redis_secret_name=redis.backup_secret_name,
             redis_secret_key=redis.secret_key,
             redis_nodes=redis.client_endpoint,
             scratch_size=config.redis.memory,

@@ -45,6 +45,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from cachectl.topology import SLOT_COUNT, ClusterEntry, key_in_ranges, parse_cluster_nodes
+from components.redis.acl import OPERATOR, USERS, render_acl_rules
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "components" / "redis" / "scripts"
 BUS_PORT_OFFSET = 10000
@@ -221,12 +222,16 @@ class RedisLab:
         extra_args: Sequence[str] = (),
         first_host: str = "127.0.0.1",
         ports: Sequence[int] | None = None,
+        acl_users: bool = False,
     ) -> None:
         """`memory` overrides maxmemory (None keeps the file's); `extra_args` are appended to
         every node's redis-server command line (e.g. `--appendonly no` for a comparison);
         `require_password=False` starts the nodes without one, for tools such as
         redis-benchmark that can only take a password on their command line; `ports` (one per
-        node) instead of free ones picked now."""
+        node) instead of free ones picked now.
+        `acl_users=True`
+        runs the pods' ACL mode: `default` off, one user per kind of client (components/redis/
+        acl.py) with its own password file; the lab's clients and scripts connect as `operator`."""
         if primaries < 1 or replicas < 0:
             raise ValueError("primaries must be >= 1 and replicas >= 0")
         self.conf_text = conf_text
@@ -241,7 +246,12 @@ class RedisLab:
             Path(tempfile.mkdtemp(prefix="redis-lab-")) if base_dir is None else base_dir
         )
         self.conf_path = self.base_dir / "redis.conf"
-        self.password_path = self.base_dir / "password"
+        self.acl_users = acl_users
+        self.users_dir = self.base_dir / "users"
+        self.acl_rules_path = self.base_dir / "users.acl"
+        self.password_path = (
+            self.users_dir / OPERATOR.name if acl_users else self.base_dir / "password"
+        )
         self.hosts_path = self.base_dir / "hosts"
         self._sh = _find_tool("sh")
         self._redis_server = _find_tool("redis-server")
@@ -280,10 +290,13 @@ class RedisLab:
             self.base_dir.mkdir(parents=True, exist_ok=True)
             (self.base_dir / "logs").mkdir(exist_ok=True)
             self.conf_path.write_text(self.conf_text)
-            if self.require_password:
-                fd = os.open(self.password_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(secrets.token_urlsafe(24))
+            if self.acl_users:
+                self.users_dir.mkdir(mode=0o700, exist_ok=True)
+                self.acl_rules_path.write_text(render_acl_rules())
+                for user in USERS:
+                    _write_private(self.users_dir / user.name, secrets.token_urlsafe(24))
+            elif self.require_password:
+                _write_private(self.password_path, secrets.token_urlsafe(24))
             for node in self.nodes:
                 node.data_dir.mkdir(parents=True, exist_ok=True)
             self._write_hosts()
@@ -394,7 +407,12 @@ class RedisLab:
             "REDIS_REPLICAS_PER_PRIMARY": str(self.replicas),
             "REDIS_NODES": " ".join(n.name for n in self.nodes),
         }
-        if self.require_password:
+        if self.acl_users:
+            env["REDIS_ACL_RULES"] = str(self.acl_rules_path)
+            env["REDIS_USERS_DIR"] = str(self.users_dir)
+            env["REDIS_USER"] = OPERATOR.name
+            env["REDIS_PASSWORD_FILE"] = str(self.password_path)
+        elif self.require_password:
             env["REDIS_PASSWORD_FILE"] = str(self.password_path)
         else:
             env["REDIS_ALLOW_NO_PASSWORD"] = "yes"
@@ -595,7 +613,20 @@ class RedisLab:
 
     @property
     def password(self) -> str | None:
-        return self.password_path.read_text() if self.require_password else None
+        if self.acl_users or self.require_password:
+            return self.password_path.read_text()
+        return None
+
+    @property
+    def username(self) -> str | None:
+        """The ACL user the lab's clients use (`operator`), None for the `default` user."""
+        return OPERATOR.name if self.acl_users else None
+
+    def user_password(self, user: str) -> str:
+        """The password of one ACL user (acl_users labs only)."""
+        if not self.acl_users:
+            raise LabError("this lab runs without ACL users")
+        return (self.users_dir / user).read_text()
 
     def address_of(self, hostname: str) -> str:
         """Current address of a node's announced host name (what DNS answers in Kubernetes)."""
@@ -619,6 +650,7 @@ class RedisLab:
         return RedisCluster(
             host=node.host,
             port=node.port,
+            username=self.username,
             password=self.password,
             address_remap=self._remap,
             **options,  # pyright: ignore[reportArgumentType]
@@ -635,6 +667,7 @@ class RedisLab:
         return redis.Redis(
             host=node.host,
             port=node.port,
+            username=self.username,
             password=self.password,
             **options,  # pyright: ignore[reportArgumentType]
         )
@@ -798,6 +831,12 @@ def acked_set(
             cluster.nodes_manager.initialize()
         return False, False
     return written is True, written is True and int(acked[0] if acked else 0) >= replicas
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 class SteadyWriter:

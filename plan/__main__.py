@@ -7,13 +7,20 @@ Exit status: 0 fine (advisory violations allowed), 1 a mandatory policy violatio
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
 
-from plan.runner import PROJECT_ROOT
-from stackconfig.config import ConfigError
+from plan.inputs import (
+    PROJECT_ROOT,
+    InputError,
+    check_out_dir,
+    check_policy_names,
+    check_stack_name,
+    read_policy_config,
+    read_stack_file,
+)
+from stackconfig.config import ConfigError, parse_stack_config
 
 EXIT_OK, EXIT_MANDATORY, EXIT_INVALID_CONFIG = 0, 1, 2
 
@@ -33,31 +40,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output directory (default build/<stack>)")
     args = parser.parse_args(arguments)
 
-    stack_file = args.stack_file or PROJECT_ROOT / f"Pulumi.{args.stack}.yaml"
-    policy_file = args.policy_config or PROJECT_ROOT / "policies" / "config" / f"{args.stack}.json"
+    try:
+        check_stack_name(args.stack)
+    except InputError as error:
+        return _refuse(error.problems)
+    stack_file: Path = args.stack_file or PROJECT_ROOT / f"Pulumi.{args.stack}.yaml"
+    policy_file: Path = (
+        args.policy_config or PROJECT_ROOT / "policies" / "config" / f"{args.stack}.json"
+    )
     out_dir: Path = args.out or PROJECT_ROOT / "build" / args.stack
     for path in (stack_file, policy_file):
         if not path.is_file():
-            print(f"plan: {path} does not exist", file=sys.stderr)
-            return EXIT_INVALID_CONFIG
-    # A stale plan must never pass for this run's result.
-    shutil.rmtree(out_dir, ignore_errors=True)
+            return _refuse([f"{path} does not exist"])
 
-    # Imported here so `--help` and config errors stay fast.
+    # Every input is read and checked before the (slow) program runs.
+    try:
+        parse_stack_config(
+            read_stack_file(stack_file).project_config("[secret]"), require_secrets=False
+        )
+    except InputError as error:
+        return _refuse(error.problems)
+    except ConfigError as error:
+        return _refuse([f"{stack_file.name}: {line}" for line in error.problems])
+    try:
+        pack_config = read_policy_config(policy_file)
+        check_out_dir(out_dir)
+    except InputError as error:
+        return _refuse(error.problems)
+
+    # Imported here so `--help` and input errors stay fast.
     from plan.artifacts import extract_all, sections
     from plan.report import write_report
     from plan.runner import run_program
-    from plan.verdicts import cost_of, judge
+    from plan.verdicts import cost_of, judge, policy_schemas
 
+    try:
+        check_policy_names(policy_file, pack_config, policy_schemas())
+    except InputError as error:
+        return _refuse(error.problems)
+
+    # A stale plan must never pass for this run's result; check_out_dir made sure it is one.
+    shutil.rmtree(out_dir, ignore_errors=True)
     try:
         run = run_program(args.stack, stack_file)
     except ConfigError as error:
-        print(f"plan: invalid config in {stack_file.name}:", file=sys.stderr)
-        for line in error.problems:
-            print(f"  {line}", file=sys.stderr)
-        return EXIT_INVALID_CONFIG
+        return _refuse([f"{stack_file.name}: {line}" for line in error.problems])
 
-    pack_config = json.loads(policy_file.read_text())
     violations = judge(run.records, pack_config)
     cost = cost_of(run.records)
     write_report(out_dir, run, extract_all(run.records), cost, violations, sections(run.records))
@@ -73,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         f"${cost['totalMonthlyUsd']:,.2f}/month, {len(violations)} violation(s))"
     )
     return EXIT_MANDATORY if mandatory else EXIT_OK
+
+
+def _refuse(problems: list[str]) -> int:
+    for line in problems:
+        print(f"plan: {line}", file=sys.stderr)
+    return EXIT_INVALID_CONFIG
 
 
 if __name__ == "__main__":

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import json
 import runpy
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as runtime_mocks
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await  # pyright: ignore[reportPrivateUsage]
 
+from plan import inputs
 from plan.mocks import SECRET_PLACEHOLDER, PlanMocks, RecordingMonitor, ResourceRecord
 from stackconfig.config import (
     StackConfig,
@@ -31,7 +30,7 @@ from stackconfig.config import (
 from stackconfig.settings import NAMESPACE
 from stackconfig.stack_file import other_stack_zones
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = inputs.PROJECT_ROOT
 PROGRAM = PROJECT_ROOT / "__main__.py"
 
 
@@ -50,37 +49,13 @@ class PlanRun:
     secrets: list[SecretStatus] = field(default_factory=lambda: list[SecretStatus]())
 
 
-def _is_secure(value: Any) -> bool:
-    return isinstance(value, Mapping) and set(cast(Mapping[str, Any], value)) == {"secure"}
-
-
-def _replace_secure(value: Any, path: str, found: list[str]) -> Any:
-    if _is_secure(value):
-        found.append(path)
-        return SECRET_PLACEHOLDER
-    if isinstance(value, Mapping):
-        return {
-            k: _replace_secure(v, f"{path}.{k}", found)
-            for k, v in cast(Mapping[str, Any], value).items()
-        }
-    if isinstance(value, list):
-        return [
-            _replace_secure(v, f"{path}[{i}]", found) for i, v in enumerate(cast(list[Any], value))
-        ]
-    return value
-
-
 def read_stack_file(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """The stack file's `config:` with secure values replaced, and the paths that were secure."""
-    document = yaml.safe_load(path.read_text()) or {}
-    config = cast(Mapping[str, Any], document.get("config") or {})
-    secure_paths: list[str] = []
-    return {k: _replace_secure(v, k, secure_paths) for k, v in config.items()}, secure_paths
+    """The stack file's `config:` with secure values replaced, and the paths that were secure.
 
-
-def project_raw_config(engine_config: Mapping[str, Any]) -> dict[str, Any]:
-    prefix = f"{NAMESPACE}:"
-    return {k[len(prefix) :]: v for k, v in engine_config.items() if k.startswith(prefix)}
+    Raises InputError when the file is malformed or holds a credential in plain text.
+    """
+    stack_file = inputs.read_stack_file(path)
+    return stack_file.engine_config(SECRET_PLACEHOLDER), list(stack_file.secure_paths)
 
 
 def prepare_config(
@@ -91,7 +66,7 @@ def prepare_config(
     Raises ConfigError when the stack file's config is invalid.
     """
     engine_config, secure_paths = read_stack_file(stack_file)
-    raw = project_raw_config(engine_config)
+    raw = inputs.project_raw_config(engine_config)
     config = parse_stack_config(
         raw, require_secrets=False, other_zones=other_stack_zones(stack_file)
     )

@@ -8,6 +8,7 @@ from typing import Any
 from cost.model import estimate_cost
 from plan.mocks import ResourceRecord
 from policies.evaluate import ResourceInput, Violation, evaluate
+from policies.registry import ALL_POLICIES
 
 
 def policy_inputs(records: Sequence[ResourceRecord]) -> list[ResourceInput]:
@@ -20,3 +21,11 @@ def judge(records: Sequence[ResourceRecord], pack_config: Mapping[str, Any]) -> 
 
 def cost_of(records: Sequence[ResourceRecord]) -> dict[str, Any]:
     return estimate_cost([(r.type, r.inputs) for r in records]).as_json()
+
+
+def policy_schemas() -> dict[str, Mapping[str, Any]]:
+    """Each policy's name -> its config schema's properties (what the pack config may set)."""
+    return {
+        policy.name: dict(policy.config_schema.properties) if policy.config_schema else {}
+        for policy in ALL_POLICIES
+    }

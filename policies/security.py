@@ -109,8 +109,33 @@ def _opts(resource: PolicyResource | ResourceValidationArgs) -> PolicyResourceOp
 # --- Redis AUTH ------------------------------------------------------------------------------
 
 
+def _mounted_secret_refs(
+    container: Mapping[str, Any], pod: Mapping[str, Any]
+) -> list[tuple[str, str | None]]:
+    """(Secret name, key) of every Secret the container mounts as files (secret or projected
+    volumes; key None when the whole Secret is mounted)."""
+    mounted = {as_str(as_mapping(m).get("name")) for m in as_list(container.get("volumeMounts"))}
+    refs: list[tuple[str, str | None]] = []
+    for volume in as_list(pod.get("volumes")):
+        volume = as_mapping(volume)
+        if as_str(volume.get("name")) not in mounted:
+            continue
+        sources = [as_mapping(volume.get("secret"))] if volume.get("secret") else []
+        for source in as_list(get_path(volume, "projected", "sources")):
+            if as_mapping(source).get("secret"):
+                sources.append(as_mapping(as_mapping(source).get("secret")))
+        for source in sources:
+            name = as_str(source.get("secretName")) or as_str(source.get("name"))
+            if not name:
+                continue
+            items = as_list(source.get("items"))
+            keys = [as_str(as_mapping(item).get("key")) for item in items] or [None]
+            refs.extend((name, key) for key in keys)
+    return refs
+
+
 def _secret_refs(container: Mapping[str, Any]) -> list[tuple[str, str | None]]:
-    """(Secret name, key) of every credential the container reads from a Secret."""
+    """(Secret name, key) of every credential the container reads from a Secret as env vars."""
     refs: list[tuple[str, str | None]] = []
     for entry in as_list(container.get("env")):
         entry = as_mapping(entry)
@@ -140,14 +165,24 @@ def _validate_redis_auth(args: StackValidationArgs, report: ReportViolation) -> 
     resources = stack_props(args.resources)
     secrets = [r for r in args.resources if r.resource_type == SECRET]
     for cluster in redis_clusters(resources):
-        refs = _secret_refs(cluster.redis_container)
+        env_refs = _secret_refs(cluster.redis_container)
+        refs = env_refs + _mounted_secret_refs(cluster.redis_container, cluster.spec)
         if not refs:
             report(
                 f"Redis cluster '{cluster.name}' runs without AUTH: its Redis container reads no "
-                "password from a Secret; pass the password as an env var with "
-                "valueFrom.secretKeyRef (start.sh sets requirepass from it).",
+                "password from a Secret; mount the users' Secrets as files (REDIS_USERS_DIR, "
+                "start.sh writes the ACL users from them).",
                 None,
             )
+        for container in containers(cluster.spec):
+            for secret_name, _ in _secret_refs(as_mapping(container)):
+                report(
+                    f"Container '{as_str(as_mapping(container).get('name'))}' of Redis cluster "
+                    f"'{cluster.name}' gets a credential from Secret '{secret_name}' as an "
+                    "environment variable (readable with `kubectl exec env`): mount it as a "
+                    "file instead.",
+                    None,
+                )
         if cluster.conf_text is not None:
             try:
                 literal = sorted(SECRET_DIRECTIVES & set(parse_redis_conf(cluster.conf_text)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import enum
 import json
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -27,18 +28,20 @@ from stackconfig.settings import (
     Duration,
     Problems,
     Quantity,
-    at_least,
     between,
     camel,
     cron_schedule,
     matches,
+    non_empty,
     pinned_image,
     positive_quantity,
+    quantity_between,
     read_section,
     setting,
 )
 from stackconfig.tiers import (
     DEFAULT_BYPASS_PATHS,
+    DEFAULT_PUBLIC_PATHS,
     DEFAULT_SESSION_COOKIE,
     DEFAULT_TIERS,
     MEDIUM_PATH_PREFIXES,
@@ -48,9 +51,38 @@ from stackconfig.tiers import (
     tier_violations,
 )
 
+# Upper bounds of what a sane stack asks for: beyond them a typo (an extra zero) would plan for
+# minutes and price millions before any policy speaks. They are sanity limits, not ADR decisions.
+MAX_PRIMARIES = 100
+"""Redis Cluster scales to ~1000 nodes; 100 primaries x (1 + replicas) stays well inside it."""
+MAX_REPLICAS_PER_PRIMARY = 5
+MAX_NODE_TIMEOUT_MS = 60_000
+MAX_REQUESTS_PER_MINUTE = 1_000_000
+MAX_MONTHLY_EGRESS_GB = 10_000_000.0
+MAX_MONTHLY_REQUESTS_MILLIONS = 1_000_000.0
+MAX_RETENTION_DAYS = 3650
+
 MAXMEMORY_PERCENT_RANGE = (50, 95)
 """Allowed maxmemory as a percentage of the container limit (inclusive); the redis.conf renderer
 refuses to render outside it too."""
+
+
+EXPORTER_FIRST_SAFE_VERSION = (1, 83, 0)
+"""The first redis_exporter release with --disable-scrape-endpoint (the pods pass it)."""
+
+
+def _exporter_without_scrape_leak(value: Any) -> str | None:
+    tag = str(value).split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2]
+    found = re.fullmatch(r"v?([0-9]+)\.([0-9]+)\.([0-9]+)(-[A-Za-z0-9.]+)?", tag)
+    if found is None:
+        return None  # a digest alone: the pods' --disable-scrape-endpoint stops an older binary
+    version = tuple(int(part) for part in found.groups()[:3])
+    if version >= EXPORTER_FIRST_SAFE_VERSION:
+        return None
+    return (
+        "must be redis_exporter v1.83.0 or later: older releases have no "
+        "--disable-scrape-endpoint and their /scrape endpoint leaks the password (issue 1104)"
+    )
 
 
 def _maxmemory_percent_check(value: Any) -> str | None:
@@ -106,31 +138,31 @@ class RedisConfig:
         3,
         "Number of primaries (shards).",
         why="ADR-011: 3 primaries + 3 replicas.",
-        checks=(at_least(1),),
+        checks=(between(1, MAX_PRIMARIES),),
     )
     replicas_per_primary: int = setting(
         1,
         "Replicas of each primary.",
         why="ADR-011: one replica each for automatic failover.",
-        checks=(at_least(0),),
+        checks=(between(0, MAX_REPLICAS_PER_PRIMARY),),
     )
     memory: Quantity = setting(
         Quantity("8Gi"),
         "Memory of each Redis container (request = limit).",
         why="ADR-011: 8 GB per node.",
-        checks=(positive_quantity,),
+        checks=(positive_quantity, quantity_between("64Mi", "1Ti")),
     )
     cpu: Quantity = setting(
         Quantity("1"),
         "CPU request of each Redis container.",
         why="Redis is single-threaded for commands; one core per node.",
-        checks=(positive_quantity,),
+        checks=(positive_quantity, quantity_between("1m", "64")),
     )
     storage: Quantity = setting(
         Quantity("32Gi"),
         "Persistent volume per pod (AOF + RDB).",
         why="AOF rewrite and an RDB of an 8Gi dataset need ~2-3x the data on disk.",
-        checks=(positive_quantity,),
+        checks=(positive_quantity, quantity_between("1Gi", "64Ti")),
     )
     storage_class: str | None = setting(
         None, "StorageClass of the volumes; null uses the cluster default.", checks=(DNS_LABEL,)
@@ -146,7 +178,7 @@ class RedisConfig:
         "cluster-node-timeout in milliseconds.",
         why="Failover takes about node timeout + 1-2 s (measured 7-9 s at 5000 ms on a loaded "
         "lab); ADR-011 allows 30 s.",
-        checks=(at_least(100),),
+        checks=(between(100, MAX_NODE_TIMEOUT_MS),),
     )
     appendonly: bool = setting(True, "AOF persistence (appendfsync everysec).", why="ADR-011.")
     rdb: bool = setting(True, "RDB snapshots (save points).", why="ADR-011: RDB + AOF.")
@@ -162,9 +194,11 @@ class RedisConfig:
         checks=(IMAGE_REF, pinned_image),
     )
     exporter_image: str = setting(
-        "oliver006/redis_exporter:v1.62.0",
-        "redis_exporter sidecar image, pinned.",
-        checks=(IMAGE_REF, pinned_image),
+        "oliver006/redis_exporter:v1.88.0",
+        "redis_exporter sidecar image, pinned (v1.83.0 or later).",
+        why="v1.83.0 added --disable-scrape-endpoint: before it, /scrape?target= authenticated "
+        "to any address with the exporter's password (redis_exporter issue 1104).",
+        checks=(IMAGE_REF, pinned_image, _exporter_without_scrape_leak),
     )
     node_type: str | None = setting(
         None,
@@ -223,7 +257,15 @@ class CdnConfig:
     )
     bypass_paths: tuple[str, ...] = setting(
         DEFAULT_BYPASS_PATHS,
-        "Path prefixes never cached.",
+        "Path prefixes never cached (matched on the percent-decoded, lower-cased path).",
+        checks=(non_empty, matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'")),
+    )
+    public_paths: tuple[str, ...] = setting(
+        DEFAULT_PUBLIC_PATHS,
+        "Path prefixes whose responses are the same for every anonymous visitor: the Worker "
+        "caches a response without Cache-Control on its tier only there and for static "
+        "extensions.",
+        why="Elsewhere an uncacheable answer the origin forgot to mark would be shared.",
         checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
     )
     tiers: Mapping[str, CacheTier] = setting(
@@ -237,46 +279,54 @@ class CdnConfig:
         STATIC_EXTENSIONS,
         "File extensions of static assets, cached on the long tier.",
         why="ADR-011: 24 h for rarely changing data.",
-        checks=(matches(r"[a-z0-9]{1,10}", "lowercase extensions without the dot"),),
+        checks=(non_empty, matches(r"[a-z0-9]{1,10}", "lowercase extensions without the dot")),
     )
     medium_paths: tuple[str, ...] = setting(
         MEDIUM_PATH_PREFIXES,
         "Path prefixes of catalog/product pages and the API, cached on the medium tier.",
         why="ADR-011: 1-4 h for moderately stable data.",
-        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
+        checks=(non_empty, matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'")),
     )
     short_paths: tuple[str, ...] = setting(
         SHORT_PATH_PREFIXES,
         "Path prefixes of fast-changing data, cached on the short tier (wins over medium).",
         why="ADR-011: 5-15 min for frequently changing data.",
-        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
+        checks=(non_empty, matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'")),
     )
     login_paths: tuple[str, ...] = setting(
         ("/login", "/api/auth"),
         "Path prefixes of login endpoints (strict rate limit).",
-        checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
+        checks=(non_empty, matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'")),
     )
     login_requests_per_minute: int = setting(
-        10, "Login requests per minute per client IP before blocking.", checks=(at_least(1),)
+        10,
+        "Login requests per minute per client IP before blocking.",
+        checks=(between(1, MAX_REQUESTS_PER_MINUTE),),
     )
     api_requests_per_minute: int = setting(
-        1200, "API requests per minute per client IP before blocking.", checks=(at_least(1),)
+        1200,
+        "API requests per minute per client IP before blocking.",
+        checks=(between(1, MAX_REQUESTS_PER_MINUTE),),
     )
     rate_limit_period: int = setting(
         60,
         "Seconds over which rate-limited requests are counted (a value the plan allows).",
-        checks=(at_least(1),),
+        checks=(between(1, 86_400),),
     )
     rate_limit_mitigation_timeout: int = setting(
         600,
         "Seconds a client stays blocked after exceeding a rate limit (a value the plan allows).",
-        checks=(at_least(1),),
+        checks=(between(1, 86_400),),
     )
     monthly_egress_gb: float = setting(
-        3000.0, "Expected monthly edge traffic in GB (cost model).", checks=(at_least(0),)
+        3000.0,
+        "Expected monthly edge traffic in GB (cost model).",
+        checks=(between(0, MAX_MONTHLY_EGRESS_GB),),
     )
     monthly_requests_millions: float = setting(
-        100.0, "Expected monthly requests in millions (cost model).", checks=(at_least(0),)
+        100.0,
+        "Expected monthly requests in millions (cost model).",
+        checks=(between(0, MAX_MONTHLY_REQUESTS_MILLIONS),),
     )
 
 
@@ -323,12 +373,20 @@ class MonitoringConfig:
     )
     retention: Duration = setting(Duration("15d"), "Prometheus retention.")
     storage: Quantity = setting(
-        Quantity("50Gi"), "Prometheus volume size.", checks=(positive_quantity,)
+        Quantity("50Gi"),
+        "Prometheus volume size.",
+        checks=(positive_quantity, quantity_between("1Gi", "64Ti")),
     )
     storage_class: str | None = setting(
         None, "StorageClass of the monitoring volumes; null uses the default.", checks=(DNS_LABEL,)
     )
-    grafana_admin_user: str = setting("admin", "Grafana admin user (password is generated).")
+    grafana_admin_user: str = setting(
+        "admin",
+        "Grafana admin user (password is generated).",
+        checks=(
+            matches(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}", "a user name of letters, digits, _.@-"),
+        ),
+    )
     runbook_base_url: str = setting(
         "https://github.com/acme/cache-platform/blob/main/docs/runbooks",
         "Base URL of docs/runbooks, used in every alert's runbook_url.",
@@ -361,13 +419,15 @@ class BackupsConfig:
         "0 3 * * *", "Cron schedule of the backup job.", checks=(cron_schedule,)
     )
     retention_days: int = setting(
-        35, "Days a snapshot is kept before it expires.", checks=(at_least(1),)
+        35,
+        "Days a snapshot is kept before it expires.",
+        checks=(between(1, MAX_RETENTION_DAYS),),
     )
     infrequent_access_after_days: int = setting(
         30,
         "Days after which snapshots move to STANDARD_IA (S3 requires at least 30); no "
         "transition when it is not below `retentionDays`.",
-        checks=(at_least(30),),
+        checks=(between(30, MAX_RETENTION_DAYS),),
     )
     oidc_provider_arn: str | None = setting(
         None,
@@ -393,15 +453,18 @@ class BackupsConfig:
 class TrafficConfig:
     """`cache-platform:traffic` — the normal load the tier is sized for."""
 
-    services: int = setting(8, "Services using the cache.", checks=(at_least(1),))
+    services: int = setting(8, "Services using the cache.", checks=(between(1, 10_000),))
     normal_rps_per_service: int = setting(
         1000,
         "Normal requests per second per service.",
         why="ADR-011 sizes for 10x spikes, up to 10,000 rps per service.",
-        checks=(at_least(0),),
+        checks=(between(0, 10_000_000),),
     )
     spike_multiplier: int = setting(
-        10, "Traffic spike the tier must absorb.", why="ADR-011: 10x.", checks=(at_least(1),)
+        10,
+        "Traffic spike the tier must absorb.",
+        why="ADR-011: 10x.",
+        checks=(between(1, 1000),),
     )
 
 

@@ -27,6 +27,7 @@ _QUANTITY = re.compile(
     r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+|[numkMGTPE])?$"
 )
 
+_MAX_EXPONENT = 18
 QUANTITY_EXAMPLES = "e.g. 8Gi, 512Mi, 1G, 500m"
 
 
@@ -40,6 +41,10 @@ def parse_quantity(text: str) -> Decimal:
     except InvalidOperation as error:  # pragma: no cover - the regex admits only decimals
         raise ValueError(f"{text!r} is not a Kubernetes quantity") from error
     suffix = match["suffix"] or ""
+    is_exponent = suffix not in _BINARY and len(suffix) > 1
+    if is_exponent and abs(int(suffix[1:])) > _MAX_EXPONENT:
+        # Kubernetes stores quantities as scaled int64: nothing beyond ~1e18 is a quantity.
+        raise ValueError(f"{text!r} is out of range for a Kubernetes quantity")
     if suffix in _BINARY:
         return number * _BINARY[suffix]
     if suffix[:1] in ("e", "E") and len(suffix) > 1:

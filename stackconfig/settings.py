@@ -12,14 +12,17 @@ import dataclasses
 import difflib
 import enum
 import ipaddress
+import math
 import re
 import types
 import typing
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
+from stackconfig.cron import parse_cron
 from stackconfig.quantity import QUANTITY_EXAMPLES, parse_quantity
 
 T = TypeVar("T")
@@ -88,7 +91,7 @@ class Duration(str):
     __slots__ = ()
 
 
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+_DURATION = re.compile(r"^([0-9]{1,6}(ms|s|m|h|d|w|y))+$")
 
 
 @dataclass
@@ -114,6 +117,27 @@ def _show(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return "an object" if isinstance(value, dict) else "a list"
     return repr(value)
+
+
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
+"""Control, format (bidi marks, zero-width), private-use and surrogate characters, line and
+paragraph separators: a name holding one renders differently from what it is (Trojan Source)."""
+
+
+def invisible_characters(text: str) -> list[str]:
+    """The code points of `text` that a reader cannot see for what they are, as U+XXXX."""
+    return [
+        f"U+{ord(char):04X}" for char in text if unicodedata.category(char) in _INVISIBLE_CATEGORIES
+    ]
+
+
+def _invisible_problem(text: str) -> str | None:
+    found = invisible_characters(text)
+    if not found:
+        return None
+    return "control, bidi and other invisible characters are not allowed (found " + (
+        ", ".join(dict.fromkeys(found)) + ")"
+    )
 
 
 def _type_name(hint: Any) -> str:
@@ -175,7 +199,14 @@ def _convert(value: Any, hint: Any, key: str, problems: Problems, base: Any = No
         return None
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer beyond any float
+                number = math.inf
+            if math.isfinite(number):
+                return number
+            problems.add(key, value, "expected a finite number")
+            return None
         problems.add(key, value, expected)
         return None
     if hint is Quantity:
@@ -196,7 +227,11 @@ def _convert(value: Any, hint: Any, key: str, problems: Problems, base: Any = No
         return None
     if hint is str:
         if isinstance(value, str):
-            return value
+            invisible = _invisible_problem(value)
+            if invisible is None:
+                return value
+            problems.add(key, value, invisible)
+            return None
         problems.add(key, value, expected)
         return None
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -221,7 +256,14 @@ def _convert(value: Any, hint: Any, key: str, problems: Problems, base: Any = No
             return None
         element = typing.get_args(hint)[1]
         merged: dict[str, Any] = dict(cast(Mapping[str, Any], base)) if base is not None else {}
-        for name, item in cast(dict[str, Any], value).items():
+        for name, item in cast(dict[Any, Any], value).items():
+            if not isinstance(name, str):
+                problems.add(f"{key}.{name}", item, "keys must be strings")
+                continue
+            invisible = _invisible_problem(name)
+            if invisible is not None:
+                problems.add(f"{key}.{name!r}", item, f"in the key: {invisible}")
+                continue
             merged[str(name)] = _convert(
                 item, element, f"{key}.{name}", problems, merged.get(str(name))
             )
@@ -243,11 +285,11 @@ def read_section(
     if not isinstance(raw, dict):
         problems.add(key, raw, "expected an object")
         return None
-    given = cast(dict[str, Any], raw)
+    given = cast(dict[Any, Any], raw)
     hints = typing.get_type_hints(cls)
     fields = {camel(f.name): f for f in dataclasses.fields(cast(Any, cls))}
-    for unknown in sorted(set(given) - set(fields)):
-        close = difflib.get_close_matches(unknown, list(fields), n=1)
+    for unknown in sorted(set(given) - set(fields), key=str):
+        close = difflib.get_close_matches(str(unknown), list(fields), n=1)
         hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(fields)
         problems.add(f"{key}.{unknown}", given[unknown], f"unknown key; {hint}")
     values: dict[str, Any] = {}
@@ -280,9 +322,28 @@ def read_section(
 # --- reusable checks -------------------------------------------------------------------------
 
 
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
+
+
+def non_empty(value: Any) -> str | None:
+    return None if value else "must not be empty"
+
+
+def quantity_between(minimum: str, maximum: str) -> Check:
+    """A quantity within [minimum, maximum], both given as quantities such as '1Mi' and '1Ti'."""
+    low, high = parse_quantity(minimum), parse_quantity(maximum)
+
+    def check(value: Any) -> str | None:
+        ok = low <= parse_quantity(str(value)) <= high
+        return None if ok else f"must be between {minimum} and {maximum}"
+
+    return check
+
+
 def at_least(minimum: float) -> Check:
     def check(value: Any) -> str | None:
-        return None if value >= minimum else f"must be at least {minimum:g}"
+        return None if value >= minimum else f"must be at least {_number(minimum)}"
 
     return check
 
@@ -290,7 +351,7 @@ def at_least(minimum: float) -> Check:
 def between(minimum: float, maximum: float) -> Check:
     def check(value: Any) -> str | None:
         ok = minimum <= value <= maximum
-        return None if ok else f"must be between {minimum:g} and {maximum:g}"
+        return None if ok else f"must be between {_number(minimum)} and {_number(maximum)}"
 
     return check
 
@@ -345,10 +406,8 @@ def pinned_image(value: Any) -> str | None:
 
 
 def cron_schedule(value: Any) -> str | None:
-    parts = str(value).split()
-    field_pattern = re.compile(
-        r"^(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?)*$"
-    )
-    if len(parts) == 5 and all(field_pattern.match(part) for part in parts):
-        return None
-    return "expected a 5-field cron schedule such as '0 3 * * *'"
+    try:
+        parse_cron(str(value))
+    except ValueError as error:
+        return f"expected a 5-field cron schedule such as '0 3 * * *' ({error})"
+    return None

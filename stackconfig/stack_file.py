@@ -68,13 +68,32 @@ def other_stack_zones(stack_file: Path) -> list[str]:
     return zones
 
 
+def plaintext_secret_keys() -> list[str]:
+    """Keys of SECRET_KEYS the engine holds but not as secrets (set without `--secret`)."""
+    engine_keys = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret = {*runtime_config.get_config_secret_keys_env(), *runtime_config._SECRET_KEYS.get()}  # pyright: ignore[reportPrivateUsage]
+    return [
+        f"{NAMESPACE}:{name}"
+        for name in SECRET_KEYS
+        if f"{NAMESPACE}:{name}" in engine_keys and f"{NAMESPACE}:{name}" not in secret
+    ]
+
+
 def load_stack_config() -> StackConfig:
     """The validated stack config; InvalidStackConfig listing every problem otherwise."""
     stack_file = Path.cwd() / f"Pulumi.{pulumi.get_stack()}.yaml"
+    plaintext = [
+        f"{key}: is in plain text; set each credential with "
+        f"`pulumi config set --secret --path '{key}.<name>'`"
+        for key in plaintext_secret_keys()
+    ]
     try:
-        return parse_stack_config(raw_stack_config(), other_zones=other_stack_zones(stack_file))
+        config = parse_stack_config(raw_stack_config(), other_zones=other_stack_zones(stack_file))
     except ConfigError as error:
-        raise InvalidStackConfig(error) from None
+        raise InvalidStackConfig(ConfigError([*plaintext, *error.problems])) from None
+    if plaintext:
+        raise InvalidStackConfig(ConfigError(plaintext))
+    return config
 
 
 def alerting_secrets() -> pulumi.Output[Mapping[str, str]]:

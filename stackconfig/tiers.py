@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from stackconfig.adr import TIER_NAMES, TIER_RANGES
-from stackconfig.settings import at_least, setting
+from stackconfig.settings import between, setting
+
+MAX_TTL_SECONDS = 31_536_000
+"""One year: Cloudflare's longest edge and browser TTL (a sanity bound, not an ADR decision)."""
+TTL_SECONDS = between(0, MAX_TTL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -24,17 +28,17 @@ class CacheTier:
     """One TTL tier of the edge, every duration in seconds: the config's `cdn.tiers.<name>`, what
     the cache rules and the Worker render and what the policy pack reads back from a binding."""
 
-    edge_ttl: int = setting(600, "Edge cache TTL in seconds.", checks=(at_least(0),))
+    edge_ttl: int = setting(600, "Edge cache TTL in seconds.", checks=(TTL_SECONDS,))
     """How long the edge serves a copy as fresh."""
-    browser_ttl: int = setting(60, "Browser cache TTL in seconds.", checks=(at_least(0),))
+    browser_ttl: int = setting(60, "Browser cache TTL in seconds.", checks=(TTL_SECONDS,))
     """`Cache-Control: max-age` sent to browsers; never longer than `edge_ttl`, or browsers would
     keep what the edge has already refreshed."""
     stale_while_revalidate: int = setting(
-        60, "Seconds a stale copy may be served while it is refreshed.", checks=(at_least(0),)
+        60, "Seconds a stale copy may be served while it is refreshed.", checks=(TTL_SECONDS,)
     )
     """After `edge_ttl`, how long a stale copy is served while it is refreshed (RFC 5861)."""
     stale_if_error: int = setting(
-        300, "Seconds a stale copy may be served when the origin fails.", checks=(at_least(0),)
+        300, "Seconds a stale copy may be served when the origin fails.", checks=(TTL_SECONDS,)
     )
     """After `edge_ttl`, how long a stale copy is served when the origin fails (RFC 5861)."""
 
@@ -97,8 +101,23 @@ DEFAULT_TIER_RULES: tuple[TierRule, ...] = (
     TierRule("long", extensions=STATIC_EXTENSIONS),
 )
 
-DEFAULT_BYPASS_PATHS = ("/cart", "/checkout", "/account")
-"""Per-user pages: never read from or written to the edge cache."""
+DEFAULT_BYPASS_PATHS = ("/cart", "/checkout", "/account", "/login", "/api/auth")
+"""Per-user pages and authentication: never read from or written to the edge cache. Matched on
+the percent-decoded, lower-cased path (the Worker and the zone's bypass rule alike)."""
+
+DEFAULT_PUBLIC_PATHS = (
+    "/catalog",
+    "/products",
+    "/categories",
+    "/search",
+    "/api/prices",
+    "/api/inventory",
+    "/api/search",
+)
+"""Prefixes whose responses are the same for every anonymous visitor: only these (and static
+extensions) are cached on their tier when the origin sends no Cache-Control. The rest of `/api/`
+is cached only when the origin says so: an endpoint answering from a token or header the edge
+does not see (/api/orders, /api/me) must not be shared by default."""
 
 DEFAULT_SESSION_COOKIE = "session_id"
 """A request carrying this cookie belongs to a signed-in user and bypasses the edge cache."""

@@ -29,6 +29,7 @@ from components.backups.documents import (
     parse_oidc_provider_arn,
     trust_policy,
 )
+from components.redis.acl import BACKUP
 from stackconfig.config import BackupsConfig
 from stackconfig.quantity import quantity_bytes
 
@@ -37,6 +38,8 @@ BACKUP_PREFIX = "redis"
 TOOLS_UID = 10001
 """The non-root user of the tools image (Dockerfile)."""
 SCRATCH_MOUNT = "/scratch"
+REDIS_AUTH_MOUNT = "/etc/redis-auth"
+PASSWORD_FILE = "password"
 KEY_DELETION_WINDOW_DAYS = 30
 """The longest KMS allows: a key scheduled for deletion by mistake can be rescued for a month,
 and every snapshot encrypted with it would be lost without it."""
@@ -257,14 +260,9 @@ class RedisBackups(pulumi.ComponentResource):
             args=["backup"],
             env=[
                 env("REDIS_NODES", args.redis_nodes),
-                k8s.core.v1.EnvVarArgs(
-                    name="REDISCLI_AUTH",
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                            name=args.redis_secret_name, key=args.redis_secret_key
-                        )
-                    ),
-                ),
+                # The `backup` ACL user (components/redis/acl.py); its password is a file.
+                env("REDIS_USER", BACKUP.name),
+                env("REDIS_PASSWORD_FILE", f"{REDIS_AUTH_MOUNT}/{PASSWORD_FILE}"),
                 env("BACKUP_BUCKET", bucket.bucket),
                 env("BACKUP_PREFIX", BACKUP_PREFIX),
                 env("BACKUP_KMS_KEY_ID", key.arn),
@@ -290,7 +288,12 @@ class RedisBackups(pulumi.ComponentResource):
                 run_as_group=TOOLS_UID,
                 capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
             ),
-            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="scratch", mount_path=SCRATCH_MOUNT)],
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="scratch", mount_path=SCRATCH_MOUNT),
+                k8s.core.v1.VolumeMountArgs(
+                    name="redis-auth", mount_path=REDIS_AUTH_MOUNT, read_only=True
+                ),
+            ],
         )
         pod = k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
@@ -314,7 +317,21 @@ class RedisBackups(pulumi.ComponentResource):
                         empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
                             size_limit=args.scratch_size
                         ),
-                    )
+                    ),
+                    k8s.core.v1.VolumeArgs(
+                        name="redis-auth",
+                        secret=k8s.core.v1.SecretVolumeSourceArgs(
+                            secret_name=args.redis_secret_name,
+                            # The kubelet adds group read for fs_group (the job's own group):
+                            # 0440, root:TOOLS_UID, no one else.
+                            default_mode=0o400,
+                            items=[
+                                k8s.core.v1.KeyToPathArgs(
+                                    key=args.redis_secret_key, path=PASSWORD_FILE
+                                )
+                            ],
+                        ),
+                    ),
                 ],
             ),
         )

@@ -34,11 +34,13 @@ def render_worker_bindings(
     bypass_paths: Sequence[str],
     session_cookie: str,
     tracking_params: Sequence[str],
+    public_paths: Sequence[str],
 ) -> dict[str, str]:
     """Binding name -> value for the Worker, keys sorted.
 
     - `SESSION_COOKIE`: the cookie name itself (not JSON).
     - `BYPASS_PATHS`: JSON list of path prefixes never cached.
+    - `PUBLIC_PATHS`: JSON list of path prefixes cached on their tier even without Cache-Control.
     - `CACHE_TIERS`: JSON object, tier name -> {edgeTtl, browserTtl, staleWhileRevalidate,
       staleIfError} in seconds.
     - `TIER_RULES`: JSON list of {tier, pathPrefixes?, extensions?}, in the order given (a tie
@@ -63,6 +65,7 @@ def render_worker_bindings(
     bindings = {
         "BYPASS_PATHS": _json(list(bypass_paths)),
         "CACHE_TIERS": _json(rendered_tiers),
+        "PUBLIC_PATHS": _json(list(public_paths)),
         "SESSION_COOKIE": session_cookie,
         "TIER_RULES": _json([_rule(rule) for rule in rules]),
         "TRACKING_PARAMS": _json(list(tracking_params)),

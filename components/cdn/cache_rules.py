@@ -48,12 +48,20 @@ def _prefixes(paths: Sequence[str]) -> str:
     return " or ".join(f"starts_with(http.request.uri.path, {_quote(p)})" for p in paths)
 
 
+ROUTED_PATH = "lower(url_decode(http.request.uri.path))"
+"""The path as the origin routes it: /Cart and /%63art are /cart (the Worker decodes alike)."""
+
+
 def bypass_expression(cdn: CdnConfig) -> str:
+    bypass = " or ".join(
+        f"starts_with({ROUTED_PATH}, {_quote(p.lower())})" for p in cdn.bypass_paths
+    )
     return " or ".join(
         [
-            f"({_prefixes(cdn.bypass_paths)})",
+            f"({bypass})",
             f"http.cookie contains {_quote(cdn.session_cookie + '=')}",
-            'any(http.request.headers.names[*] == "authorization")',
+            # Header names keep the client's case in this field; Cloudflare's docs lower() them.
+            'any(lower(http.request.headers.names[*])[*] == "authorization")',
         ]
     )
 

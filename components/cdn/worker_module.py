@@ -34,6 +34,7 @@ def worker_bindings(cdn: CdnConfig) -> dict[str, str]:
         cdn.bypass_paths,
         cdn.session_cookie,
         DEFAULT_TRACKING_PARAMS,
+        cdn.public_paths,
     )
 
 

@@ -1,14 +1,19 @@
 """RedisCluster: a Redis Cluster of `primaries × (1 + replicasPerPrimary)` pods on Kubernetes.
 
-Config in (RedisClusterArgs), resources out: namespace, AUTH secret, config + scripts ConfigMap,
-headless and client Services, StatefulSet (redis + redis_exporter), PodDisruptionBudget,
-NetworkPolicy, ServiceMonitor, and the bootstrap Job + repair CronJob that form and heal the cluster
-with the same script the local lab runs.
+Config in (RedisClusterArgs), resources out: namespace, one password Secret per ACL user
+(components/redis/acl.py), config + scripts ConfigMap, headless and client Services, StatefulSet
+(redis + redis_exporter), PodDisruptionBudget, NetworkPolicy, ServiceMonitor, and the bootstrap Job
++ repair CronJob that form and heal the cluster with the same script the local lab runs.
+
+Passwords reach containers only as files (Secret volumes, 0400), never as environment variables
+(`kubectl exec env` and /proc/<pid>/environ show those); each container mounts only the users it
+connects as. No pod here talks to the Kubernetes API, so none mounts a service account token.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.redis.acl import APP, BACKUP, MONITOR, OPERATOR, USERS, render_acl_rules
 from components.redis.conf import redis_conf_spec, render_redis_conf
 from stackconfig.config import RedisConfig
 
@@ -29,7 +35,14 @@ CONFIG_MOUNT = "/etc/redis"
 SCRIPTS_MOUNT = "/scripts"
 DATA_MOUNT = "/data"
 RUNTIME_MOUNT = "/run/redis"
+USERS_MOUNT = "/etc/redis-users"
+EXPORTER_SECRET_MOUNT = "/etc/redis-exporter"
 PASSWORD_KEY = "password"
+EXPORTER_PASSWORDS_KEY = "exporter-passwords.json"
+"""redis_exporter's password file: a JSON map of redis:// address -> password."""
+ACL_RULES_KEY = "users.acl"
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
+"""Labels prometheus-operator gives the Prometheus pods it runs (kube-prometheus-stack)."""
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 # A primary hands over to its replica in preStop (CLUSTER FAILOVER, a few seconds), then the
 # process saves and exits; this leaves room for both before the kubelet sends SIGKILL.
@@ -80,12 +93,17 @@ class RedisCluster(pulumi.ComponentResource):
     headless_service_name: pulumi.Output[str]
     """Name of the headless Service that gives each pod a stable DNS name."""
     secret_name: pulumi.Output[str]
-    """Name of the Kubernetes Secret holding the AUTH password (under `secret_key`)."""
+    """Name of the Secret holding the application user's password (key `password`; the user
+    is `app`, see `components/redis/acl.py`)."""
     secret_key: pulumi.Output[str]
     """Key of the AUTH password in the Secret `secret_name`."""
     peer_labels: pulumi.Output[dict[str, str]]
     """Labels that let a pod of the cluster's namespace reach the nodes (client and bus port)
     through the NetworkPolicy: what its jobs, and another component's (backups), carry."""
+    operator_secret_name: pulumi.Output[str]
+    """Name of the Secret holding the `operator` user's password (cachectl, runbooks)."""
+    backup_secret_name: pulumi.Output[str]
+    """Name of the Secret holding the `backup` user's password (the backup job)."""
     node_count: pulumi.Output[int]
     """Number of Redis pods."""
 
@@ -119,26 +137,60 @@ class RedisCluster(pulumi.ComponentResource):
                 labels={**args.labels, **selector, **extra_labels},
             )
 
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=48,
-            special=False,  # the password travels in env vars and redis.conf-style includes
-            opts=child,
-        )
-        secret = k8s.core.v1.Secret(
-            f"{name}-auth",
-            metadata=metadata(f"{name}-auth"),
-            type="Opaque",
-            string_data={PASSWORD_KEY: password.result},
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[namespace],
-                additional_secret_outputs=["stringData", "data"],
-            ),
-        )
+        secrets: dict[str, k8s.core.v1.Secret] = {}
+        for user in USERS:
+            # The application user keeps the names of the single password it replaces: same
+            # URNs, same value, so the services keep their password (and now send a user name).
+            prefix = name if user is APP else f"{name}-{user.name}"
+            password = random.RandomPassword(
+                f"{prefix}-password",
+                length=48,
+                special=False,  # the password is written into a redis.conf-style include
+                opts=child,
+            )
+            data: dict[str, pulumi.Input[str]] = {PASSWORD_KEY: password.result}
+            if user is MONITOR:
+                data[EXPORTER_PASSWORDS_KEY] = password.result.apply(
+                    lambda secret: json.dumps({f"redis://127.0.0.1:{REDIS_PORT}": secret})
+                )
+            secrets[user.name] = k8s.core.v1.Secret(
+                f"{prefix}-auth",
+                metadata=metadata(f"{prefix}-auth"),
+                type="Opaque",
+                string_data=data,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[namespace],
+                    additional_secret_outputs=["stringData", "data"],
+                ),
+            )
+        secret = secrets[APP.name]
+
+        def users_volume(volume_name: str, users: list[str]) -> k8s.core.v1.VolumeArgs:
+            """The password files of `users`, one file per user named after it.
+
+            0400 as written; the kubelet adds group read for the pod's fs_group (the redis
+            group), the only way a non-root container reads a Secret volume.
+            """
+            return k8s.core.v1.VolumeArgs(
+                name=volume_name,
+                projected=k8s.core.v1.ProjectedVolumeSourceArgs(
+                    default_mode=0o400,
+                    sources=[
+                        k8s.core.v1.VolumeProjectionArgs(
+                            secret=k8s.core.v1.SecretProjectionArgs(
+                                name=secrets[user].metadata.name,
+                                items=[k8s.core.v1.KeyToPathArgs(key=PASSWORD_KEY, path=user)],
+                            )
+                        )
+                        for user in users
+                    ],
+                ),
+            )
 
         config_files = {
             "redis.conf": render_redis_conf(redis_conf_spec(settings, REDIS_PORT)),
+            ACL_RULES_KEY: render_acl_rules(),
             **scripts(),
         }
         config_map = k8s.core.v1.ConfigMap(
@@ -180,16 +232,12 @@ class RedisCluster(pulumi.ComponentResource):
             f"{name}-{i}.{headless_name}.{namespace_name}.svc.cluster.local:{REDIS_PORT}"
             for i in range(replicas)
         )
-        password_env = k8s.core.v1.EnvVarArgs(
-            name="REDISCLI_AUTH",
-            value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                    name=secret.metadata.name, key=PASSWORD_KEY
-                )
-            ),
-        )
         common_env = [
-            password_env,
+            # The scripts connect as the operator; its password is a file, never an env var.
+            k8s.core.v1.EnvVarArgs(name="REDIS_USER", value=OPERATOR.name),
+            k8s.core.v1.EnvVarArgs(
+                name="REDIS_PASSWORD_FILE", value=f"{USERS_MOUNT}/{OPERATOR.name}"
+            ),
             k8s.core.v1.EnvVarArgs(name="REDIS_PORT", value=str(REDIS_PORT)),
             k8s.core.v1.EnvVarArgs(name="REDIS_NODES", value=node_addresses),
             k8s.core.v1.EnvVarArgs(
@@ -255,6 +303,10 @@ class RedisCluster(pulumi.ComponentResource):
                 k8s.core.v1.EnvVarArgs(name="REDIS_CONF", value=f"{CONFIG_MOUNT}/redis.conf"),
                 k8s.core.v1.EnvVarArgs(name="REDIS_DATA_DIR", value=DATA_MOUNT),
                 k8s.core.v1.EnvVarArgs(name="REDIS_RUNTIME_DIR", value=RUNTIME_MOUNT),
+                k8s.core.v1.EnvVarArgs(
+                    name="REDIS_ACL_RULES", value=f"{SCRIPTS_MOUNT}/{ACL_RULES_KEY}"
+                ),
+                k8s.core.v1.EnvVarArgs(name="REDIS_USERS_DIR", value=USERS_MOUNT),
             ],
             ports=[
                 k8s.core.v1.ContainerPortArgs(name="redis", container_port=REDIS_PORT),
@@ -282,28 +334,40 @@ class RedisCluster(pulumi.ComponentResource):
                 ),
                 k8s.core.v1.VolumeMountArgs(name="config", mount_path=SCRIPTS_MOUNT),
                 k8s.core.v1.VolumeMountArgs(name="runtime", mount_path=RUNTIME_MOUNT),
+                k8s.core.v1.VolumeMountArgs(name="users", mount_path=USERS_MOUNT, read_only=True),
             ],
         )
+        exporter_probe = k8s.core.v1.HTTPGetActionArgs(path="/health", port="metrics")
         exporter_container = k8s.core.v1.ContainerArgs(
             name="exporter",
             image=settings.exporter_image,
-            args=["--is-cluster"],
+            # /scrape?target= would authenticate to any address it is given with this password
+            # (redis_exporter issue 1104): this pod only ever exports its own node.
+            args=["--is-cluster", "--disable-scrape-endpoint"],
             env=[
                 k8s.core.v1.EnvVarArgs(name="REDIS_ADDR", value=f"redis://127.0.0.1:{REDIS_PORT}"),
+                k8s.core.v1.EnvVarArgs(name="REDIS_USER", value=MONITOR.name),
                 k8s.core.v1.EnvVarArgs(
-                    name="REDIS_PASSWORD",
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                            name=secret.metadata.name, key=PASSWORD_KEY
-                        )
-                    ),
+                    name="REDIS_PASSWORD_FILE",
+                    value=f"{EXPORTER_SECRET_MOUNT}/{EXPORTER_PASSWORDS_KEY}",
                 ),
             ],
             ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT)],
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                http_get=exporter_probe, period_seconds=10, timeout_seconds=5
+            ),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                http_get=exporter_probe, period_seconds=20, timeout_seconds=5, failure_threshold=6
+            ),
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "128Mi"}
             ),
             security_context=container_security,
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(
+                    name="exporter-auth", mount_path=EXPORTER_SECRET_MOUNT, read_only=True
+                )
+            ],
         )
 
         statefulset = k8s.apps.v1.StatefulSet(
@@ -326,6 +390,7 @@ class RedisCluster(pulumi.ComponentResource):
                         annotations={CONFIG_CHECKSUM_ANNOTATION: config_checksum(config_files)},
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
                         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
                         # Pins the instance type the cost model prices (when one is chosen).
                         node_selector=(
@@ -362,6 +427,19 @@ class RedisCluster(pulumi.ComponentResource):
                         containers=[redis_container, exporter_container],
                         volumes=[
                             config_volume,
+                            users_volume("users", [user.name for user in USERS]),
+                            k8s.core.v1.VolumeArgs(
+                                name="exporter-auth",
+                                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                                    secret_name=secrets[MONITOR.name].metadata.name,
+                                    default_mode=0o400,
+                                    items=[
+                                        k8s.core.v1.KeyToPathArgs(
+                                            key=EXPORTER_PASSWORDS_KEY, path=EXPORTER_PASSWORDS_KEY
+                                        )
+                                    ],
+                                ),
+                            ),
                             k8s.core.v1.VolumeArgs(
                                 name="runtime",
                                 empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
@@ -386,7 +464,7 @@ class RedisCluster(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[namespace, secret],
+                depends_on=[namespace, *secrets.values()],
                 # volumeClaimTemplates is immutable: pulumi-kubernetes would replace the named
                 # StatefulSet delete-first (every pod at once) and the old PVCs would come back at
                 # their old size. Storage changes follow docs/runbooks/redis-storage-resize.md.
@@ -413,7 +491,7 @@ class RedisCluster(pulumi.ComponentResource):
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(
                     match_labels={**selector, "app.kubernetes.io/component": "server"}
                 ),
-                policy_types=["Ingress"],
+                policy_types=["Ingress", "Egress"],
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         # Cluster peers, the bootstrap/repair jobs and the backup job.
@@ -438,16 +516,55 @@ class RedisCluster(pulumi.ComponentResource):
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=REDIS_PORT)],
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        # Only the Prometheus pods of the monitoring namespace (both selectors
+                        # in one peer: AND), not every pod that runs there.
                         from_=[
                             k8s.networking.v1.NetworkPolicyPeerArgs(
                                 namespace_selector=k8s.meta.v1.LabelSelectorArgs(
                                     match_labels={
                                         "kubernetes.io/metadata.name": args.monitoring_namespace
                                     }
-                                )
+                                ),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels=PROMETHEUS_POD_LABELS
+                                ),
                             )
                         ],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=METRICS_PORT)],
+                    ),
+                ],
+                # A Redis pod talks to its peers (replication, cluster bus) and to DNS (the
+                # peers' names, nodes.conf repair), nothing else: a compromised node cannot
+                # reach out.
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels=server_selector
+                                )
+                            )
+                        ],
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=REDIS_PORT),
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=BUS_PORT),
+                        ],
+                    ),
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                                ),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"k8s-app": "kube-dns"}
+                                ),
+                            )
+                        ],
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="UDP"),
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="TCP"),
+                        ],
                     ),
                 ],
             ),
@@ -475,6 +592,7 @@ class RedisCluster(pulumi.ComponentResource):
             ),
             spec=k8s.core.v1.PodSpecArgs(
                 restart_policy="OnFailure",
+                automount_service_account_token=False,
                 security_context=pod_security,
                 containers=[
                     k8s.core.v1.ContainerArgs(
@@ -487,11 +605,14 @@ class RedisCluster(pulumi.ComponentResource):
                             requests={"cpu": "50m", "memory": "32Mi"}, limits={"memory": "64Mi"}
                         ),
                         volume_mounts=[
-                            k8s.core.v1.VolumeMountArgs(name="config", mount_path=SCRIPTS_MOUNT)
+                            k8s.core.v1.VolumeMountArgs(name="config", mount_path=SCRIPTS_MOUNT),
+                            k8s.core.v1.VolumeMountArgs(
+                                name="users", mount_path=USERS_MOUNT, read_only=True
+                            ),
                         ],
                     )
                 ],
-                volumes=[config_volume],
+                volumes=[config_volume, users_volume("users", [OPERATOR.name])],
             ),
         )
         # Forms the cluster on first deploy; Pulumi replaces (re-runs) it when the topology
@@ -503,7 +624,7 @@ class RedisCluster(pulumi.ComponentResource):
             spec=k8s.batch.v1.JobSpecArgs(backoff_limit=10, template=job_pod),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[headless, config_map, secret],
+                depends_on=[headless, config_map, secrets[OPERATOR.name]],
                 replace_on_changes=["spec"],
                 delete_before_replace=True,
             ),
@@ -535,6 +656,8 @@ class RedisCluster(pulumi.ComponentResource):
         # Namespaced objects of other components take the name from here, so they are created
         # after the namespace (a component's depends_on does not reach its children).
         self.namespace_name = namespace.metadata.name
+        self.operator_secret_name = secrets[OPERATOR.name].metadata.name
+        self.backup_secret_name = secrets[BACKUP.name].metadata.name
         self.node_count = pulumi.Output.from_input(replicas)
         self.register_outputs(
             {
@@ -543,6 +666,8 @@ class RedisCluster(pulumi.ComponentResource):
                 "secret_name": self.secret_name,
                 "secret_key": self.secret_key,
                 "peer_labels": self.peer_labels,
+                "operator_secret_name": self.operator_secret_name,
+                "backup_secret_name": self.backup_secret_name,
                 "node_count": self.node_count,
             }
         )

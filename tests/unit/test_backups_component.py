@@ -428,12 +428,19 @@ def test_password_reaches_the_job_only_through_the_secret(monitor: Any) -> Any:
     backups = build()
 
     def check(_: dict[str, Any]) -> None:
-        env = env_of(backup_container(monitor.records))
-        auth = env["REDISCLI_AUTH"]
-        assert "value" not in auth, "the password must not be a literal"
-        assert auth["valueFrom"] == {"secretKeyRef": {"name": SECRET_NAME, "key": "password"}}
+        container = backup_container(monitor.records)
+        env = env_of(container)
+        # A file from the Secret, never an environment variable (`kubectl exec env`).
+        assert "REDISCLI_AUTH" not in env
+        assert env["REDIS_USER"]["value"] == "backup"
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "redis-auth")
+        assert env["REDIS_PASSWORD_FILE"]["value"] == f"{mount['mountPath']}/password"
+        volume = next(v for v in pod_spec(monitor.records)["volumes"] if v["name"] == "redis-auth")
+        assert volume["secret"]["secretName"] == SECRET_NAME
+        assert volume["secret"]["items"] == [{"key": "password", "path": "password"}]
         for name, entry in env.items():
-            if re.search(r"PASSWORD|AUTH|SECRET|TOKEN", name):
+            assert "secretKeyRef" not in entry.get("valueFrom", {}), name
+            if re.search(r"PASSWORD$|AUTH|SECRET|TOKEN$", name):
                 assert "value" not in entry, name
 
     return after_registration(backups, check)
@@ -459,7 +466,8 @@ def test_job_env_is_the_backup_programs_contract(monitor: Any) -> Any:
         read = backup_command_env_vars()
         assert {"BACKUP_BUCKET", "BACKUP_KMS_KEY_ID", "REDIS_NODES", "AWS_REGION"} <= read
         # Read outside the options: the password by `read_password`, TMPDIR by tempfile.
-        read |= {"REDISCLI_AUTH", "TMPDIR"}
+        # REDIS_USER: the ACL user, read by cachectl's credential reader.
+        read |= {"REDISCLI_AUTH", "REDIS_PASSWORD_FILE", "REDIS_USER", "TMPDIR"}
         set_here = set(env_of(backup_container(monitor.records)))
         assert set_here <= read, f"set but never read: {sorted(set_here - read)}"
 
@@ -480,10 +488,9 @@ def test_job_runs_non_root_read_only_with_a_scratch_volume(monitor: Any) -> Any:
         assert security["readOnlyRootFilesystem"] is True
         assert security["allowPrivilegeEscalation"] is False
         assert security["capabilities"]["drop"] == ["ALL"]
-        (volume,) = spec["volumes"]
+        volume = next(v for v in spec["volumes"] if "emptyDir" in v)
         assert volume["emptyDir"] == {"sizeLimit": "8Gi"}
-        (mount,) = container["volumeMounts"]
-        assert mount["name"] == volume["name"]
+        mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
         env = {name: e.get("value") for name, e in env_of(container).items()}
         assert env["BACKUP_WORK_DIR"] == mount["mountPath"] == env["TMPDIR"]
         requests = container["resources"]["requests"]

@@ -35,7 +35,7 @@ def cluster_and_backups(cluster_name: str) -> tuple[RedisCluster, RedisBackups]:
             settings=BackupsConfig(oidc_provider_arn=OIDC_ARN),
             redis_namespace=cluster_name,
             redis_peer_labels=cluster.peer_labels,
-            redis_secret_name=cluster.secret_name,
+            redis_secret_name=cluster.backup_secret_name,
             redis_secret_key=cluster.secret_key,
             redis_nodes=cluster.client_endpoint,
             scratch_size="8Gi",
@@ -89,15 +89,19 @@ def test_the_backup_job_reads_the_password_from_the_clusters_secret_and_key(
 
     def check(values: list[Any]) -> None:
         secret_name, secret_key = values[0], values[1]
-        secret = one(monitor.records, "kubernetes:core/v1:Secret")
-        assert secret.inputs["metadata"]["name"] == secret_name
+        (secret,) = [
+            r
+            for r in monitor.records
+            if r.type == "kubernetes:core/v1:Secret" and r.inputs["metadata"]["name"] == secret_name
+        ]
         assert secret_key in secret.inputs["stringData"], secret.urn
-        (container,) = backup_pod(monitor.records, "sessions-backup")["spec"]["containers"]
-        auth = next(e for e in container["env"] if e["name"] == "REDISCLI_AUTH")
-        assert auth["valueFrom"]["secretKeyRef"] == {"name": secret_name, "key": secret_key}
+        pod = backup_pod(monitor.records, "sessions-backup")
+        (auth,) = [v for v in pod["spec"]["volumes"] if v["name"] == "redis-auth"]
+        assert auth["secret"]["secretName"] == secret_name
+        assert [item["key"] for item in auth["secret"]["items"]] == [secret_key]
 
     return pulumi.Output.all(
-        cluster.secret_name,
+        cluster.backup_secret_name,
         cluster.secret_key,
         when_registered(cluster, lambda: None),
         when_registered(backups, lambda: None),

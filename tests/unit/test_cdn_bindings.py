@@ -13,6 +13,7 @@ from components.cdn.bindings import render_worker_bindings
 from components.cdn.worker_module import default_worker_bindings
 from stackconfig.tiers import (
     DEFAULT_BYPASS_PATHS,
+    DEFAULT_PUBLIC_PATHS,
     DEFAULT_SESSION_COOKIE,
     DEFAULT_TIER_RULES,
     DEFAULT_TIERS,
@@ -145,6 +146,7 @@ def test_the_config_policy_and_renderers_share_one_tier_type() -> None:
         DEFAULT_BYPASS_PATHS,
         DEFAULT_SESSION_COOKIE,
         DEFAULT_TRACKING_PARAMS,
+        DEFAULT_PUBLIC_PATHS,
     )
     props = {"bindings": [{"name": name, "text": text} for name, text in bindings.items()]}
     (read_back,) = bound_tiers(props).values()
@@ -195,7 +197,12 @@ def _render(
     session_cookie: str = DEFAULT_SESSION_COOKIE,
 ) -> dict[str, str]:
     return render_worker_bindings(
-        tiers, rules, DEFAULT_BYPASS_PATHS, session_cookie, DEFAULT_TRACKING_PARAMS
+        tiers,
+        rules,
+        DEFAULT_BYPASS_PATHS,
+        session_cookie,
+        DEFAULT_TRACKING_PARAMS,
+        DEFAULT_PUBLIC_PATHS,
     )
 
 
@@ -204,6 +211,7 @@ def test_bindings_are_strings_with_sorted_names() -> None:
     assert list(rendered) == [
         "BYPASS_PATHS",
         "CACHE_TIERS",
+        "PUBLIC_PATHS",
         "SESSION_COOKIE",
         "TIER_RULES",
         "TRACKING_PARAMS",
@@ -216,7 +224,13 @@ def test_bindings_are_strings_with_sorted_names() -> None:
         "staleWhileRevalidate": 60,
         "staleIfError": 300,
     }
-    assert json.loads(rendered["BYPASS_PATHS"]) == ["/cart", "/checkout", "/account"]
+    assert json.loads(rendered["BYPASS_PATHS"]) == [
+        "/cart",
+        "/checkout",
+        "/account",
+        "/login",
+        "/api/auth",
+    ]
     assert "utm_*" in json.loads(rendered["TRACKING_PARAMS"])
 
 

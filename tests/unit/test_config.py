@@ -60,8 +60,8 @@ def test_defaults_are_the_adr_values() -> None:
     ("section", "override", "key", "value_shown", "allowed"),
     [
         ("redis", {"memory": "8XB"}, "cache-platform:redis.memory", "'8XB'", "Kubernetes quantity"),
-        ("redis", {"primaries": -1}, "cache-platform:redis.primaries", "-1", "at least 1"),
-        ("redis", {"primaries": 0}, "cache-platform:redis.primaries", "0", "at least 1"),
+        ("redis", {"primaries": -1}, "cache-platform:redis.primaries", "-1", "between 1 and 100"),
+        ("redis", {"primaries": 0}, "cache-platform:redis.primaries", "0", "between 1 and 100"),
         (
             "redis",
             {"replicasPerPrimary": "two"},
@@ -74,7 +74,7 @@ def test_defaults_are_the_adr_values() -> None:
             {"replicasPerPrimary": -1},
             "cache-platform:redis.replicasPerPrimary",
             "-1",
-            "at least 0",
+            "between 0 and 5",
         ),
         ("redis", {"appendonly": "yes"}, "cache-platform:redis.appendonly", "'yes'", "boolean"),
         (
@@ -197,9 +197,15 @@ def test_defaults_are_the_adr_values() -> None:
             {"infrequentAccessAfterDays": 7},
             "cache-platform:backups.infrequentAccessAfterDays",
             "7",
-            "at least 30",
+            "between 30 and 3,650",
         ),
-        ("traffic", {"services": 0}, "cache-platform:traffic.services", "0", "at least 1"),
+        (
+            "traffic",
+            {"services": 0},
+            "cache-platform:traffic.services",
+            "0",
+            "between 1 and 10,000",
+        ),
     ],
 )
 def test_each_bad_value_names_its_key_value_and_what_is_allowed(

@@ -65,7 +65,9 @@ def redis_statefulset(
 ) -> Props:
     pods = primaries * (1 + replicas_per_primary)
     env = [
-        _password_env("REDISCLI_AUTH"),
+        {"name": "REDIS_USER", "value": "operator"},
+        {"name": "REDIS_PASSWORD_FILE", "value": "/etc/redis-users/operator"},
+        {"name": "REDIS_USERS_DIR", "value": "/etc/redis-users"},
         {"name": "REDIS_PORT", "value": "6379"},
         {"name": "REDIS_NODES", "value": redis_nodes(pods)},
         {"name": "REDIS_REPLICAS_PER_PRIMARY", "value": str(replicas_per_primary)},
@@ -102,13 +104,16 @@ def redis_statefulset(
                                 "requests": {"memory": memory, "cpu": "1"},
                                 "limits": {"memory": memory},
                             },
+                            "volumeMounts": [
+                                {"name": "users", "mountPath": "/etc/redis-users"},
+                            ],
                         },
                         {
                             "name": "exporter",
                             "image": "oliver006/redis_exporter:v1.62.0",
                             "env": [
                                 {"name": "REDIS_ADDR", "value": "redis://127.0.0.1:6379"},
-                                _password_env("REDIS_PASSWORD"),
+                                {"name": "REDIS_USER", "value": "monitor"},
                             ],
                             "resources": {
                                 "requests": {"cpu": "50m", "memory": "64Mi"},
@@ -119,6 +124,19 @@ def redis_statefulset(
                     "volumes": [
                         {"name": "config", "configMap": {"name": "redis-config"}},
                         {"name": "runtime", "emptyDir": {"medium": "Memory"}},
+                        {
+                            "name": "users",
+                            "projected": {
+                                "sources": [
+                                    {
+                                        "secret": {
+                                            "name": "redis-auth",
+                                            "items": [{"key": "password", "path": "operator"}],
+                                        }
+                                    }
+                                ]
+                            },
+                        },
                     ],
                 },
             },

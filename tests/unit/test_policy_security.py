@@ -55,12 +55,26 @@ def redis_env(stack: list[Any]) -> list[dict[str, Any]]:
     return props_of(stack, "redis")["spec"]["template"]["spec"]["containers"][0]["env"]
 
 
+def redis_pod(stack: list[Any]) -> dict[str, Any]:
+    return props_of(stack, "redis")["spec"]["template"]["spec"]
+
+
 def test_redis_without_a_password_from_a_secret() -> None:
     stack = happy_stack()
-    env = redis_env(stack)
-    env[:] = [e for e in env if e["name"] != "REDISCLI_AUTH"]
+    redis_pod(stack)["containers"][0]["volumeMounts"] = []
     found = violations_of(AUTH, stack)
     assert len(found) == 1 and "without AUTH" in found[0].message
+
+
+def test_a_password_passed_as_an_environment_variable() -> None:
+    """`kubectl exec env` showed the password: it must reach containers as a file."""
+    stack = happy_stack()
+    redis_pod(stack)["containers"][1]["env"].append(
+        {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "x", "key": "p"}}}
+    )
+    found = violations_of(AUTH, stack)
+    assert len(found) == 1 and "as an environment variable" in found[0].message
+    assert "'exporter'" in found[0].message
 
 
 def test_a_plaintext_password_in_the_secret() -> None:

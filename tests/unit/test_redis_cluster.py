@@ -7,9 +7,10 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.redis.acl import USERS
 from components.redis.cluster import RedisCluster, RedisClusterArgs
 from components.redis.conf import parse_redis_conf
-from plan.mocks import SECRET_PLACEHOLDER, ResourceRecord
+from plan.mocks import ResourceRecord
 from stackconfig.config import RedisConfig
 from stackconfig.settings import Quantity
 from tests.mocking import install_mocks, of_type, one, when_registered
@@ -138,16 +139,29 @@ def test_network_policy_admits_only_peers_clients_and_monitoring(monitor: Any) -
     def check() -> None:
         policy = one(monitor.records, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
         spec = policy.inputs["spec"]
-        assert spec["policyTypes"] == ["Ingress"]
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
         rules = spec["ingress"]
         ports = [sorted(p["port"] for p in rule["ports"]) for rule in rules]
         assert ports == [[6379, 16379], [6379], [9121]]
         peers, clients, monitoring = (rule["from"][0] for rule in rules)
         assert "podSelector" in peers and "namespaceSelector" not in peers
         assert clients["namespaceSelector"]["matchLabels"] == {"cache-platform/client": "true"}
+        # The metrics port: the Prometheus pods of the monitoring namespace, not the namespace.
         assert monitoring["namespaceSelector"]["matchLabels"] == {
             "kubernetes.io/metadata.name": "monitoring"
         }
+        assert monitoring["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
+        # Egress: the peers (Redis and bus ports) and DNS, nothing else.
+        egress = spec["egress"]
+        ports_of = [
+            sorted((p["port"], p.get("protocol", "TCP")) for p in rule["ports"]) for rule in egress
+        ]
+        assert ports_of == [
+            [(6379, "TCP"), (16379, "TCP")],
+            [(53, "TCP"), (53, "UDP")],
+        ]
+        assert all(rule["to"] for rule in egress), "a rule without `to` allows every address"
+        assert egress[1]["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
 
     return when_registered(cluster, check)
 
@@ -201,17 +215,35 @@ def test_password_is_generated_kept_secret_and_passed_by_reference(monitor: Any)
     cluster = build()
 
     def check(secret_name: str) -> None:
-        one(monitor.records, "random:index/randomPassword:RandomPassword")
-        secret = one(monitor.records, "kubernetes:core/v1:Secret")
-        assert secret.inputs["stringData"] == {"password": SECRET_PLACEHOLDER}
-        assert "stringData" in secret.secret_paths
-        assert secret.inputs["metadata"]["name"] == secret_name
-        for name in ("redis", "exporter"):
-            for env in container(monitor.records, name)["env"]:
-                if "PASSWORD" in env["name"] or env["name"] == "REDISCLI_AUTH":
-                    assert "value" not in env, f"{name}.{env['name']} is a literal"
-                    assert env["valueFrom"]["secretKeyRef"]["name"] == secret_name
+        passwords = of_type(monitor.records, "random:index/randomPassword:RandomPassword")
+        secrets = of_type(monitor.records, "kubernetes:core/v1:Secret")
+        assert len(passwords) == len(secrets) == len(USERS), "one password per ACL user"
+        for secret in secrets:
+            assert set(secret.inputs["stringData"]) <= {"password", "exporter-passwords.json"}
+            assert "stringData" in secret.secret_paths
+        app = next(s for s in secrets if s.name == "redis-auth")
+        assert app.inputs["metadata"]["name"] == secret_name
+        # Files, never environment variables (`kubectl exec env` shows those).
+        spec = pod_spec(monitor.records)
+        for c in spec["containers"]:
+            for env in c.get("env", []):
+                assert "secretKeyRef" not in env.get("valueFrom", {}), f"{c['name']}.{env['name']}"
+        redis = container(monitor.records, "redis")
+        env = {e["name"]: e.get("value") for e in redis["env"]}
+        assert env["REDIS_USER"] == "operator"
+        assert env["REDIS_PASSWORD_FILE"] == "/etc/redis-users/operator"
+        users = next(v for v in spec["volumes"] if v["name"] == "users")
+        paths = [s["secret"]["items"][0]["path"] for s in users["projected"]["sources"]]
+        assert paths == [user.name for user in USERS]
+        assert spec["automountServiceAccountToken"] is False
+        exporter = container(monitor.records, "exporter")
+        assert "--disable-scrape-endpoint" in exporter["args"]
+        exporter_env = {e["name"]: e.get("value") for e in exporter["env"]}
+        assert exporter_env["REDIS_USER"] == "monitor"
+        assert exporter["readinessProbe"]["httpGet"]["path"] == "/health"
+        assert exporter["livenessProbe"]["httpGet"]["path"] == "/health"
         config_map = one(monitor.records, "kubernetes:core/v1:ConfigMap")
+        assert "user default off" in config_map.inputs["data"]["users.acl"]
         conf = parse_redis_conf(config_map.inputs["data"]["redis.conf"])
         assert "requirepass" not in conf and "masterauth" not in conf
         assert "mock-secret-" not in repr([r.inputs for r in monitor.records])
@@ -264,6 +296,14 @@ EXPECTED_CHILDREN = {
     ("kubernetes:core/v1:Namespace", "redis-namespace"),
     ("random:index/randomPassword:RandomPassword", "redis-password"),
     ("kubernetes:core/v1:Secret", "redis-auth"),
+    *(
+        (kind, f"redis-{user}-{suffix}")
+        for user in ("operator", "monitor", "backup", "replication")
+        for kind, suffix in (
+            ("random:index/randomPassword:RandomPassword", "password"),
+            ("kubernetes:core/v1:Secret", "auth"),
+        )
+    ),
     ("kubernetes:core/v1:ConfigMap", "redis-config"),
     ("kubernetes:core/v1:Service", "redis-headless"),
     ("kubernetes:core/v1:Service", "redis"),

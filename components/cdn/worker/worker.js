@@ -4,7 +4,10 @@
 //
 // Configured only through plain-text bindings (rendered by components/cdn/bindings.py):
 //   SESSION_COOKIE   cookie name marking a signed-in user
-//   BYPASS_PATHS     JSON list of path prefixes never cached
+//   BYPASS_PATHS     JSON list of path prefixes never cached (matched on the decoded,
+//                    lower-cased path: /Cart and /%63art are /cart)
+//   PUBLIC_PATHS     JSON list of path prefixes whose responses are the same for everyone: only
+//                    there (and for static extensions) is a response without Cache-Control cached
 //   CACHE_TIERS      JSON {tier: {edgeTtl, browserTtl, staleWhileRevalidate, staleIfError}}
 //   TIER_RULES       JSON [{tier, pathPrefixes?, extensions?}]
 //   TRACKING_PARAMS  JSON list of query parameters dropped from the cache key ("utm_*": prefix)
@@ -24,8 +27,10 @@ const EXPLICITLY_CACHEABLE_STATUSES = new Set([
   ...TIER_CACHEABLE_STATUSES,
   404, 405, 410, 414, 501,
 ]);
-// Whoever varies on these serves per-user content: such a response must never be shared.
-const PER_USER_VARY = new Set(["*", "cookie", "authorization"]);
+// The only Vary the cache key honours by itself (the Cache API and the edge normalise it). A
+// response varying on anything else (Accept-Language, Origin, Cookie, *) has variants the key
+// does not tell apart: the first visitor's would be served to everyone.
+const SHAREABLE_VARY = new Set(["accept-encoding"]);
 const UNCACHEABLE_DIRECTIVES = ["no-store", "private", "no-cache"];
 const CONDITIONAL_HEADERS = [
   "if-none-match",
@@ -60,9 +65,11 @@ function readConfig(env) {
     };
   });
   const tracking = parseJsonBinding(env, "TRACKING_PARAMS").map((p) => p.toLowerCase());
+  const lowerPaths = (name) => parseJsonBinding(env, name).map((p) => p.toLowerCase());
   return {
     sessionCookie,
-    bypassPaths: parseJsonBinding(env, "BYPASS_PATHS"),
+    bypassPaths: lowerPaths("BYPASS_PATHS"),
+    publicPaths: parseJsonBinding(env, "PUBLIC_PATHS"),
     rules,
     trackingExact: new Set(tracking.filter((p) => !p.endsWith("*"))),
     trackingPrefixes: tracking.filter((p) => p.endsWith("*")).map((p) => p.slice(0, -1)),
@@ -84,12 +91,24 @@ function hasCookie(request, name) {
   return header.split(";").some((pair) => pair.split("=", 1)[0].trim() === name);
 }
 
+// The path as an origin is likely to route it: percent-decoded, case-folded, runs of '/' as one.
+// null when it does not decode (such a request is never cached).
+function routedPath(pathname) {
+  try {
+    return decodeURIComponent(pathname).toLowerCase().replace(/\/{2,}/g, "/");
+  } catch {
+    return null;
+  }
+}
+
 function isBypassed(request, url, config) {
+  const path = routedPath(url.pathname);
   return (
     (request.method !== "GET" && request.method !== "HEAD") ||
     request.headers.has("authorization") ||
     hasCookie(request, config.sessionCookie) ||
-    config.bypassPaths.some((prefix) => url.pathname.startsWith(prefix))
+    path === null ||
+    config.bypassPaths.some((prefix) => path.startsWith(prefix))
   );
 }
 
@@ -100,11 +119,14 @@ function isTrackingParam(name, config) {
   );
 }
 
-// Tracking parameters never change the page; the order of the others never does either.
+// Tracking parameters never change the page; the order of differently named ones never does
+// either. Repeated names keep their order (?id=2&id=1 may mean something else than ?id=1&id=2):
+// the sort compares names only and is stable. This URL is also the one the origin is asked for,
+// so a parameter left out of the key can never shape a stored page.
 function cacheKeyUrl(url, config) {
   const key = new URL(url);
   const kept = [...url.searchParams].filter(([name]) => !isTrackingParam(name, config));
-  kept.sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  kept.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   key.search = new URLSearchParams(kept).toString();
   key.hash = "";
   return key.toString();
@@ -112,10 +134,14 @@ function cacheKeyUrl(url, config) {
 
 // A static extension wins over any prefix; otherwise the longest prefix wins (/api/prices over
 // /api/), a tie going to the later rule. stackconfig/tiers.py tier_for_path is the twin.
-function tierFor(pathname, config) {
+function extensionOf(pathname) {
   const lastSegment = pathname.slice(pathname.lastIndexOf("/") + 1);
   const dot = lastSegment.lastIndexOf(".");
-  const extension = dot >= 0 ? lastSegment.slice(dot + 1).toLowerCase() : "";
+  return dot >= 0 ? lastSegment.slice(dot + 1).toLowerCase() : "";
+}
+
+function tierFor(pathname, config) {
+  const extension = extensionOf(pathname);
   let chosen = null;
   let longest = -1;
   for (const rule of config.rules) {
@@ -128,6 +154,16 @@ function tierFor(pathname, config) {
     }
   }
   return chosen;
+}
+
+// Static assets and the configured public prefixes: where a response without Cache-Control is
+// known to be the same for everyone (anything else may be personal: /api/orders, /api/me).
+function isKnownPublic(pathname, config) {
+  const extension = extensionOf(pathname);
+  return (
+    (extension !== "" && config.rules.some((rule) => rule.extensions.has(extension))) ||
+    config.publicPaths.some((prefix) => pathname.startsWith(prefix))
+  );
 }
 
 function parseCacheControl(header) {
@@ -148,11 +184,12 @@ function seconds(directives, name) {
 }
 
 // How long the edge may keep `response`, or null when it must not be stored at all.
-function storagePolicy(response, tier, now) {
+// `knownPublic`: the path may be cached on its tier without the origin saying so.
+function storagePolicy(response, tier, knownPublic, now) {
   const headers = response.headers;
   if (headers.has("set-cookie")) return null;
   const vary = (headers.get("vary") ?? "").split(",").map((v) => v.trim().toLowerCase());
-  if (vary.some((v) => PER_USER_VARY.has(v))) return null;
+  if (vary.some((v) => v !== "" && !SHAREABLE_VARY.has(v))) return null;
   const directives = parseCacheControl(headers.get("cache-control"));
   if (UNCACHEABLE_DIRECTIVES.some((d) => directives.has(d))) return null;
 
@@ -164,7 +201,7 @@ function storagePolicy(response, tier, now) {
   }
   const explicit = fresh !== undefined;
   if (!explicit) {
-    if (tier === null) return null;
+    if (tier === null || !knownPublic) return null;
     fresh = tier.edgeTtl;
   }
   const statuses = explicit ? EXPLICITLY_CACHEABLE_STATUSES : TIER_CACHEABLE_STATUSES;
@@ -248,24 +285,25 @@ async function originFetch(request) {
   }
 }
 
-// The request that fills the cache: always a GET (a HEAD is answered from the GET entry), with
-// the client's conditionals replaced by the stored copy's validators when revalidating.
-function fillRequest(request, validators) {
+// The request that fills the cache: always a GET (a HEAD is answered from the GET entry) for the
+// cache key's URL, with the client's conditionals replaced by the stored copy's validators when
+// revalidating.
+function fillRequest(request, key, validators) {
   const headers = new Headers(request.headers);
   for (const name of CONDITIONAL_HEADERS) headers.delete(name);
   if (validators?.etag) headers.set("if-none-match", validators.etag);
   if (validators?.lastModified) headers.set("if-modified-since", validators.lastModified);
-  return new Request(request.url, { method: "GET", headers, redirect: "manual" });
+  return new Request(key.url, { method: "GET", headers, redirect: "manual" });
 }
 
 // Nothing usable in the cache: fetches from the origin, stores what may be stored, answers.
-async function fetchAndStore(request, key, tier, ctx) {
+async function fetchAndStore(request, key, placement, ctx) {
   const label = "MISS";
   const now = Date.now();
-  const response = await originFetch(fillRequest(request));
+  const response = await originFetch(fillRequest(request, key));
   if (response === null) return respond(badGateway(), label);
   const head = request.method === "HEAD";
-  const policy = storagePolicy(response, tier, now);
+  const policy = storagePolicy(response, placement.tier, placement.knownPublic, now);
   if (policy === null) return respond(response, label, { head });
   ctx.waitUntil(store(caches.default, key, response.clone(), policy, now));
   return respond(response, label, { head, cacheControl: policy.cacheControl, age: 0 });
@@ -273,13 +311,13 @@ async function fetchAndStore(request, key, tier, ctx) {
 
 // Asks the origin again for an expired or stale entry, conditionally when it has validators.
 // `write` (null: nothing to store) stores the outcome; the caller decides whether to wait for it.
-async function revalidate(request, key, tier, cached) {
+async function revalidate(request, key, placement, cached) {
   const now = Date.now();
   const validators = {
     etag: cached.headers.get("etag"),
     lastModified: cached.headers.get("last-modified"),
   };
-  const response = await originFetch(fillRequest(request, validators));
+  const response = await originFetch(fillRequest(request, key, validators));
   if (response === null || response.status >= 500) {
     return { response, outcome: "error", policy: null, write: null };
   }
@@ -300,15 +338,15 @@ async function revalidate(request, key, tier, cached) {
     });
     outcome = "revalidated";
   }
-  const policy = storagePolicy(fresh, tier, now);
+  const policy = storagePolicy(fresh, placement.tier, placement.knownPublic, now);
   const copy = policy === null ? null : fresh.clone();
   const write = copy === null ? null : () => store(caches.default, key, copy, policy, now);
   return { response: fresh, outcome, policy, write };
 }
 
-async function refreshInBackground(request, key, tier, cached) {
+async function refreshInBackground(request, key, placement, cached) {
   try {
-    const { outcome, response, write } = await revalidate(request, key, tier, cached);
+    const { outcome, response, write } = await revalidate(request, key, placement, cached);
     if (outcome === "error") {
       console.error(`background refresh of ${key.url} failed: ${response?.status ?? "network"}`);
       return;
@@ -340,12 +378,15 @@ export default {
     }
 
     const head = request.method === "HEAD";
-    const tier = tierFor(url.pathname, config);
+    const placement = {
+      tier: tierFor(url.pathname, config),
+      knownPublic: isKnownPublic(url.pathname, config),
+    };
     const key = new Request(cacheKeyUrl(url, config), { method: "GET" });
     const cached = await caches.default.match(key);
     const meta = cached ? readMeta(cached) : null;
     if (!cached || meta === null) {
-      return fetchAndStore(request, key, tier, ctx);
+      return fetchAndStore(request, key, placement, ctx);
     }
 
     const now = Date.now();
@@ -355,14 +396,14 @@ export default {
 
     if (age < meta.fresh) return serveCached("HIT");
     if (age < meta.fresh + meta.swr) {
-      ctx.waitUntil(refreshInBackground(request, key, tier, cached.clone()));
+      ctx.waitUntil(refreshInBackground(request, key, placement, cached.clone()));
       return serveCached("STALE");
     }
 
     const { response, outcome, policy, write } = await revalidate(
       request,
       key,
-      tier,
+      placement,
       cached.clone(),
     );
     if (outcome === "error") {

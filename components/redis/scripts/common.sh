@@ -4,7 +4,9 @@
 # getent; no bash, no python) and, in the local lab, under Debian's sh with the same redis-cli.
 #
 # Environment read here:
-#   REDISCLI_AUTH        password of the cluster; redis-cli reads it from the environment, so it
+#   REDIS_USER           ACL user the scripts connect as (the `operator` in the pods); unset: the
+#                        `default` user (single-password mode). A name is not a secret.
+#   REDISCLI_AUTH        password of that user; redis-cli reads it from the environment, so it
 #                        never appears on a command line (visible in `ps`).
 #   REDIS_PASSWORD_FILE  file holding the password, read when REDISCLI_AUTH is unset.
 #   REDIS_PORT           this node's client port (default 6379).
@@ -49,13 +51,22 @@ local_host() {
     esac
 }
 
+# redis-cli as REDIS_USER (when set) with the remaining arguments.
+rcli() {
+    if [ -n "${REDIS_USER:-}" ]; then
+        redis-cli --user "$REDIS_USER" "$@"
+    else
+        redis-cli "$@"
+    fi
+}
+
 # redis-cli against host $1 port $2 with the remaining arguments; replies without carriage
 # returns. Error replies come out as text too: callers judge the reply, not the exit status.
 cli() {
     _cli_host=$1
     _cli_port=$2
     shift 2
-    redis-cli --no-auth-warning -h "$_cli_host" -p "$_cli_port" "$@" | tr -d '\r'
+    rcli --no-auth-warning -h "$_cli_host" -p "$_cli_port" "$@" | tr -d '\r'
 }
 
 # The IP address of host name $1: REDIS_HOSTS_FILE first, then the system resolver (IPv4 first).
