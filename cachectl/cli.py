@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import redis
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -63,15 +62,7 @@ _fail = fail
 
 
 def _one_line_errors() -> contextlib.AbstractContextManager[None]:
-    return one_line_errors(
-        (
-            (CachectlError, str),
-            (
-                redis.AuthenticationError,
-                lambda e: f"Redis refused the password: {e}; check REDISCLI_AUTH",
-            ),
-        )
-    )
+    return one_line_errors()
 
 
 NodeOption = Annotated[
@@ -91,6 +82,19 @@ PasswordFileOption = Annotated[
         help="File holding the password (mode 0600). Default: REDISCLI_AUTH.",
     ),
 ]
+UserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        help="Redis ACL user to authenticate as (default: REDIS_USER_FILE, REDIS_USER, "
+        "else the default user).",
+        show_default=False,
+    ),
+]
+UserFileOption = Annotated[
+    Path | None,
+    typer.Option("--user-file", help="File holding the ACL user name.", show_default=False),
+]
 TlsOption = Annotated[bool, typer.Option("--tls", help="Connect with TLS.")]
 TlsCaOption = Annotated[
     Path | None,
@@ -101,9 +105,14 @@ TlsCaOption = Annotated[
 
 
 def _settings(
-    node: str | None, password_file: Path | None, tls: bool, tls_ca_file: Path | None
+    node: str | None,
+    password_file: Path | None,
+    tls: bool,
+    tls_ca_file: Path | None,
+    user: str | None = None,
+    user_file: Path | None = None,
 ) -> ConnectionSettings:
-    return settings_from(node, password_file, tls, tls_ca_file)
+    return settings_from(node, password_file, tls, tls_ca_file, user=user, user_file=user_file)
 
 
 def _console() -> Console:
@@ -160,12 +169,14 @@ def health_command(
     ] = None,
     node: NodeOption = None,
     password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
     tls: TlsOption = False,
     tls_ca_file: TlsCaOption = None,
 ) -> None:
     """Check the cluster against ADR-011's validation checklist; exit 1 when a check fails."""
     with _one_line_errors():
-        view = connect(_settings(node, password_file, tls, tls_ca_file))
+        view = connect(_settings(node, password_file, tls, tls_ca_file, user, user_file))
         report = health.check_health(view, node_hosts_file=node_hosts, prometheus_url=prometheus)
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
@@ -230,6 +241,8 @@ def warm_command(
     plan: Annotated[Path, typer.Option("--plan", help="Warming plan (YAML or JSON).")],
     node: NodeOption = None,
     password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
     tls: TlsOption = False,
     tls_ca_file: TlsCaOption = None,
 ) -> None:
@@ -238,7 +251,7 @@ def warm_command(
     reporter = _WarmReporter(console)
     with _one_line_errors():
         warm_plan = warm.load_plan(plan)
-        view = connect(_settings(node, password_file, tls, tls_ca_file))
+        view = connect(_settings(node, password_file, tls, tls_ca_file, user, user_file))
         before = warm.cluster_figures(view)
         started = time.monotonic()
         cluster: Any = view.cluster_client()
@@ -352,6 +365,8 @@ def invalidate_command(
     ] = None,
     node: NodeOption = None,
     password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
     tls: TlsOption = False,
     tls_ca_file: TlsCaOption = None,
 ) -> None:
@@ -397,7 +412,7 @@ def invalidate_command(
                 markup=False,
             )
         if keys or selection is not None:
-            view = connect(_settings(node, password_file, tls, tls_ca_file))
+            view = connect(_settings(node, password_file, tls, tls_ca_file, user, user_file))
             if keys:
                 _remove_exact(console, view, keys, dry_run)
             if selection is not None:
@@ -517,13 +532,23 @@ def failover_command(
         typer.Option("--seed", envvar="CACHECTL_NODE", help="Other members to discover from."),
     ] = None,
     password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
     tls: TlsOption = False,
     tls_ca_file: TlsCaOption = None,
 ) -> None:
     """Promote a replica (CLUSTER FAILOVER); wait until roles switched and the cluster is ok."""
     with _one_line_errors():
         endpoint = parse_endpoint(target)
-        settings = settings_from(seed, password_file, tls, tls_ca_file, extra_seeds=[endpoint])
+        settings = settings_from(
+            seed,
+            password_file,
+            tls,
+            tls_ca_file,
+            extra_seeds=[endpoint],
+            user=user,
+            user_file=user_file,
+        )
         result = failover.failover(settings, endpoint, force=force, timeout=timeout)
     plan = result.plan
     typer.echo(
@@ -548,13 +573,15 @@ def rebalance_command(
     ] = False,
     node: NodeOption = None,
     password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
     tls: TlsOption = False,
     tls_ca_file: TlsCaOption = None,
 ) -> None:
     """Move slots so primaries hold even shares (after adding or removing nodes)."""
     with _one_line_errors():
         failover.rebalance(
-            _settings(node, password_file, tls, tls_ca_file),
+            _settings(node, password_file, tls, tls_ca_file, user, user_file),
             threshold=threshold,
             use_empty_masters=use_empty_masters,
             simulate=simulate,

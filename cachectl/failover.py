@@ -36,6 +36,7 @@ from cachectl.connection import (
     describe,
     info,
 )
+from cachectl.credentials import PASSWORD_ENV
 from cachectl.topology import parse_cluster_nodes
 
 DEFAULT_TIMEOUT = 60.0
@@ -187,6 +188,8 @@ def rebalance_command(
 ) -> list[str]:
     """The redis-cli command line; it never holds the password."""
     command = [redis_cli, "--no-auth-warning"]
+    if settings.credentials.user:
+        command += ["--user", settings.credentials.user]
     if settings.tls:
         command.append("--tls")
         if settings.tls_ca_file is not None:
@@ -226,9 +229,9 @@ def rebalance(
         simulate=simulate,
     )
     env = dict(os.environ)
-    env.pop("REDISCLI_AUTH", None)
-    if settings.password is not None:
-        env["REDISCLI_AUTH"] = settings.password
+    env.pop(PASSWORD_ENV, None)
+    if settings.credentials.password is not None:
+        env[PASSWORD_ENV] = settings.credentials.password
     with subprocess.Popen(
         command,
         env=env,

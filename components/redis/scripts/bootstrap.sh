@@ -113,7 +113,8 @@ create_cluster() {
     _cc_addresses=$(printf '%s' "$table" | awk '{ printf "%s%s:%s", sep, $3, $2; sep = " " }')
     log "no node has slots yet: creating the cluster of $node_count nodes, $replicas replica(s) each"
     # shellcheck disable=SC2086  # one argument per address
-    if ! _cc_out=$(redis-cli --no-auth-warning --cluster create $_cc_addresses \
+    if ! _cc_out=$(redis-cli --no-auth-warning ${REDIS_USER:+--user "$REDIS_USER"} \
+        --cluster create $_cc_addresses \
         --cluster-replicas "$replicas" --cluster-yes 2>&1); then
         printf '%s\n' "$_cc_out" >&2
         die "redis-cli --cluster create failed"
@@ -166,7 +167,8 @@ readd_node() {
     _ra_primary=$(primary_needing_replica "$_ra_selves")
     [ -n "$_ra_primary" ] || die "no live primary to attach $_ra_name:$_ra_port to"
     log "adding $_ra_name:$_ra_port as a replica of $_ra_primary"
-    if ! _ra_out=$(redis-cli --no-auth-warning --cluster add-node "$_ra_ip:$_ra_port" \
+    if ! _ra_out=$(redis-cli --no-auth-warning ${REDIS_USER:+--user "$REDIS_USER"} \
+        --cluster add-node "$_ra_ip:$_ra_port" \
         "$_ra_seed_ip:$_ra_seed_port" --cluster-slave --cluster-master-id "$_ra_primary" 2>&1); then
         printf '%s\n' "$_ra_out" >&2
         die "redis-cli --cluster add-node $_ra_name:$_ra_port failed"
