@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from cachectl import backup_cli, edge, failover, health, invalidate, warm
+from cachectl import backup_cli, edge, failover, health, invalidate, warm, wording
 from cachectl.connection import (
     CachectlError,
     ClusterView,
@@ -176,24 +176,45 @@ def health_command(
 ) -> None:
     """Check the cluster against ADR-011's validation checklist; exit 1 when a check fails."""
     with _one_line_errors():
-        view = connect(_settings(node, password_file, tls, tls_ca_file, user, user_file))
-        report = health.check_health(view, node_hosts_file=node_hosts, prometheus_url=prometheus)
+        settings = _settings(node, password_file, tls, tls_ca_file, user, user_file)
+        try:
+            view = connect(settings)
+        except CachectlError as error:
+            # Still a checklist (every check unknown, and why): the incident runbook saves it.
+            seeds = ",".join(str(seed) for seed in settings.seeds)
+            report = health.unreachable_report(seeds, str(error))
+        else:
+            report = health.check_health(
+                view, node_hosts_file=node_hosts, prometheus_url=prometheus
+            )
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:
         primaries = sum(1 for n in report.nodes if n.entry.is_primary and n.entry.slots)
-        typer.echo(
-            f"Redis Cluster seen from {report.seed}: {len(report.nodes)} nodes, "
-            f"{primaries} primaries (host of a node: {report.host_source})"
-        )
+        if report.error is None:
+            typer.echo(
+                f"Redis Cluster seen from {report.seed}: {len(report.nodes)} nodes, "
+                f"{primaries} primaries (host of a node: {report.host_source})"
+            )
+        else:
+            typer.echo(f"Redis Cluster at {report.seed}: not reached")
         for check in report.checks:
             typer.echo(check.line)
-        typer.echo("")
-        _console().print(_node_table(report))
+        if report.nodes:
+            typer.echo("")
+            _console().print(_node_table(report))
+    if report.error is not None:
+        raise _fail(report.error)
     failed = [check for check in report.checks if check.status is health.Status.FAIL]
-    if failed:
-        names = ", ".join(check.name for check in failed)
-        raise _fail(f"{len(failed)} of {len(report.checks)} checks failed: {names}")
+    unknown = [check for check in report.checks if check.status is health.Status.UNKNOWN]
+    if failed or unknown:
+        parts = [f"{len(failed)} of {len(report.checks)} checks failed"]
+        parts += [f"{len(unknown)} unknown"] if unknown else []
+        names = ", ".join(check.name for check in [*failed, *unknown])
+        raise _fail(
+            f"{', '.join(parts)}: {names}; see the lines above and "
+            "docs/runbooks/ for the matching runbook"
+        )
 
 
 # ---- warm --------------------------------------------------------------------------------
@@ -224,6 +245,10 @@ class _WarmReporter(warm.Reporter):
     def step_done(self, label: str, summary: str) -> None:
         self.close()
         self.console.print(f"✓ {label}: {summary}", markup=False)
+
+    def step_failed(self, label: str, reason: str) -> None:
+        self.close()
+        self.console.print(f"✗ {label}: {reason}", markup=False)
 
     def close(self) -> None:
         if self.progress is not None:
@@ -283,17 +308,23 @@ def warm_command(
         markup=False,
     )
     in_time = elapsed < limit_seconds
-    console.print(
-        f"{'✓' if in_time else '✗'} elapsed {elapsed:.1f} s "
-        f"(limit {warm_plan.completion_limit_minutes:g} min)",
-        markup=False,
-    )
+    limit_text = f"limit {warm_plan.completion_limit_minutes:g} min"
     if result.failure is not None:
-        raise _fail(f"warming stopped at {result.failure}")
+        console.print(
+            f"✗ warming failed after {elapsed:.1f} s ({len(result.steps_done)} steps done, "
+            f"{limit_text})",
+            markup=False,
+        )
+        raise _fail(
+            f"warming stopped at {result.failure}; fix that step and rerun the plan "
+            "(the keys already written stay, rewriting them is harmless)"
+        )
+    console.print(f"{'✓' if in_time else '✗'} elapsed {elapsed:.1f} s ({limit_text})", markup=False)
     if not in_time:
         raise _fail(
             f"warming took {elapsed / 60:.1f} min, "
-            f"over the {warm_plan.completion_limit_minutes:g} min limit"
+            f"over the {warm_plan.completion_limit_minutes:g} min limit; warm fewer keys per "
+            "tier or ask the services to warm faster (docs/runbooks/)"
         )
 
 
@@ -402,7 +433,8 @@ def invalidate_command(
             raise CachectlError(
                 "nothing to invalidate: give --key, --pattern, --bump or an --edge-* option"
             )
-        zone_token = edge.zone_and_token(zone_id) if purges and not dry_run else None
+        # Also for a dry run: it is where an operator finds out a purge could not be sent.
+        zone_token = edge.zone_and_token(zone_id) if purges else None
 
         if version is not None:
             console.print(
@@ -416,9 +448,14 @@ def invalidate_command(
             if keys:
                 _remove_exact(console, view, keys, dry_run)
             if selection is not None:
+                twin = (
+                    invalidate.hash_tag_twin(pattern)
+                    if pattern is not None and not hash_tag
+                    else None
+                )
                 _remove_selection(
                     console, view, selection, dry_run=dry_run, yes=yes,
-                    confirm_above=confirm_above, batch=batch,
+                    confirm_above=confirm_above, batch=batch, hash_tag_twin=twin,
                 )  # fmt: skip
         if purges:
             _purge(console, purges, zone_token, cloudflare_base_url, dry_run=dry_run, yes=yes)
@@ -431,10 +468,12 @@ def _remove_exact(console: Console, view: ClusterView, keys: list[str], dry_run:
             present = sum(int(client.exists(k)) for k in keys)
         finally:
             client.close()
-        console.print(f"dry run: {present} of {len(keys)} keys exist", markup=False)
+        console.print(
+            f"dry run: {present} of {wording.count(len(keys), 'key')} exist", markup=False
+        )
         return
     removed = invalidate.remove_keys(view, keys)
-    console.print(f"removed {removed} of {len(keys)} keys", markup=False)
+    console.print(f"removed {removed} of {wording.count(len(keys), 'key')}", markup=False)
 
 
 def _remove_selection(
@@ -446,11 +485,23 @@ def _remove_selection(
     yes: bool,
     confirm_above: int,
     batch: int,
+    hash_tag_twin: invalidate.Selection | None = None,
 ) -> None:
     counts = invalidate.count_matches(view, selection)
     total = sum(counts.values())
-    shards = ", ".join(f"{count} on {where}" for where, count in counts.items())
-    console.print(f"{total} {selection.description} ({shards})", markup=False)
+    shards = ", ".join(f"{number} on {where}" for where, number in counts.items())
+    console.print(
+        f"{wording.count(total, 'key')} matching {selection.description} ({shards})",
+        markup=False,
+    )
+    if total == 0 and hash_tag_twin is not None:
+        tagged = sum(invalidate.count_matches(view, hash_tag_twin).values())
+        if tagged:
+            console.print(
+                f"hint: {wording.count(tagged, 'key')} matching the hash-tagged form "
+                f"{hash_tag_twin.description}: rerun with --hash-tag",
+                markup=False,
+            )
     if dry_run:
         console.print("dry run: nothing removed", markup=False)
         return
@@ -459,7 +510,7 @@ def _remove_selection(
     if total > confirm_above and not yes:
         if not sys.stdin.isatty():
             raise CachectlError(
-                f"{total} keys match, more than --confirm-above {confirm_above}: "
+                f"{wording.count(total, 'key')} match, more than --confirm-above {confirm_above}: "
                 "rerun with --yes to remove them"
             )
         if not typer.confirm(f"Remove {total} keys?", default=False):
@@ -475,7 +526,7 @@ def _remove_selection(
             )
     else:
         removal = invalidate.remove_matches(view, selection, batch=batch)
-    console.print(f"removed {removal.removed} keys", markup=False)
+    console.print(f"removed {wording.count(removal.removed, 'key')}", markup=False)
     if removal.errors:
         sample = "; ".join(removal.errors[:3])
         raise CachectlError(f"{len(removal.errors)} keys could not be removed (rerun): {sample}")
@@ -490,7 +541,7 @@ def _purge(
     dry_run: bool,
     yes: bool,
 ) -> None:
-    if dry_run or zone_token is None:
+    if dry_run or zone_token is None:  # zone_token is None only when there is nothing to purge
         for request in purges:
             console.print(f"dry run: would purge {request.describe()}", markup=False)
         return

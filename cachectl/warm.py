@@ -26,6 +26,7 @@ The run stops at the first failing step; what ran before stays written.
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.request
@@ -38,6 +39,8 @@ import redis
 import yaml
 
 from cachectl.connection import CachectlError, ClusterView, info, keyspace_keys
+from cachectl.errors import UsageError
+from cachectl.wording import count
 from cachekit.keys import InvalidKeySegment, cache_key
 
 TIERS = ("hot", "warm", "cold")
@@ -134,8 +137,13 @@ def parse_plan(data: object, base_dir: Path) -> WarmPlan:
     if unknown:
         raise CachectlError(f"plan: unknown field(s) {', '.join(unknown)}")
     limit = document.get("completionLimitMinutes", COMPLETION_LIMIT_MINUTES)
-    if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
-        raise CachectlError(f"completionLimitMinutes: a positive number, got {limit!r}")
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int | float)
+        or not math.isfinite(limit)
+        or limit <= 0
+    ):
+        raise CachectlError(f"completionLimitMinutes: a positive finite number, got {limit!r}")
     raw_tiers = document.get("tiers")
     if not isinstance(raw_tiers, dict) or not raw_tiers:
         raise CachectlError("tiers: a mapping of hot, warm and/or cold to lists of steps")
@@ -158,22 +166,29 @@ def parse_plan(data: object, base_dir: Path) -> WarmPlan:
 
 
 def load_plan(path: Path) -> WarmPlan:
+    """The plan at `path`; a malformed plan is a UsageError (exit 2) naming the file and field."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise CachectlError(f"cannot read the plan {path}: {error.strerror}") from None
+        raise UsageError(f"cannot read the plan {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text; save the plan as UTF-8") from None
     try:
         data: object = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as error:
-        raise CachectlError(
-            f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {error}"
-        ) from None
+    except (ValueError, RecursionError, yaml.YAMLError) as error:
+        kind = path.suffix.lstrip(".") or "YAML"
+        first = (
+            " ".join(str(error).split())[:200]
+            if not isinstance(error, RecursionError)
+            else ("nested too deeply")
+        )
+        raise UsageError(f"{path}: not valid {kind}: {first}") from None
     try:
         return parse_plan(data, path.parent)
     except WarmError:
         raise
     except CachectlError as error:
-        raise CachectlError(f"{path}: {error}") from None
+        raise UsageError(f"{path}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -293,6 +308,7 @@ class Reporter:
     def step_started(self, label: str, total: int | None) -> None: ...
     def advance(self, amount: int) -> None: ...
     def step_done(self, label: str, summary: str) -> None: ...
+    def step_failed(self, label: str, reason: str) -> None: ...
 
 
 @dataclass
@@ -385,9 +401,10 @@ def run_plan(
                 reporter.step_started(label, total)
                 written = keys_step(step, write, reporter)
                 result.keys_written += written
-                summary = f"{written} keys written"
+                summary = f"{count(written, 'key')} written"
         except CachectlError as error:
             result.failure = f"{label}: {error}"
+            reporter.step_failed(label, str(error))
             return result
         reporter.step_done(label, summary)
         result.steps_done.append(label)

@@ -243,8 +243,12 @@ def test_warm_stops_at_the_first_failing_step(
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"error: warming stopped at hot 1: POST {warm_service.url}/api/cache/warm/broken: "
-        f"POST {warm_service.url}/api/cache/warm/broken answered HTTP 503 Service Unavailable"
+        f"POST {warm_service.url}/api/cache/warm/broken answered HTTP 503 Service Unavailable; "
+        "fix that step and rerun the plan (the keys already written stay, rewriting them is "
+        "harmless)"
     )
+    assert f"✗ hot 1: POST {warm_service.url}/api/cache/warm/broken" in result.stdout
+    assert "✗ warming failed" in result.stdout and "✓ elapsed" not in result.stdout
     assert client.exists("warmtest:session:1:v1") == 0
 
 
