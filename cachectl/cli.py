@@ -578,6 +578,14 @@ def failover_command(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the switch.")
     ] = failover.DEFAULT_TIMEOUT,
+    retry_within: Annotated[
+        float,
+        typer.Option(
+            "--retry-within",
+            help="When Redis refuses (a failover of the shard moments ago), retry by itself if "
+            "its retry window opens within these seconds; else stop and say when to retry.",
+        ),
+    ] = failover.DEFAULT_RETRY_WITHIN,
     seed: Annotated[
         str | None,
         typer.Option("--seed", envvar="CACHECTL_NODE", help="Other members to discover from."),
@@ -600,10 +608,14 @@ def failover_command(
             user=user,
             user_file=user_file,
         )
-        result = failover.failover(settings, endpoint, force=force, timeout=timeout)
+        result = failover.failover(
+            settings, endpoint, force=force, timeout=timeout, retry_within=retry_within
+        )
     plan = result.plan
+    retried = " (retried once the other primaries could vote again)" if result.attempts > 1 else ""
     typer.echo(
-        f"failover done in {result.seconds:.1f} s: {describe(plan.replica)} is now the primary "
+        f"failover done in {result.seconds:.1f} s{retried}: {describe(plan.replica)} is now "
+        "the primary "
         f"of {plan.primary.slot_count} slots; {describe(plan.primary)} replicates it "
         "when it answers"
     )

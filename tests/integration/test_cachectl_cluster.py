@@ -147,7 +147,10 @@ def test_health_reads_the_hit_rate_from_prometheus(cli: Cli) -> None:
     assert prometheus.queries == ["/api/v1/query?query=cache_hit_rate"]
     assert result.exit_code == 1
     assert "✗ cache hit rate above 95 %: below in cart 91.2 % (cache_hit_rate)" in result.stdout
-    assert result.stderr.strip() == "error: 1 of 8 checks failed: cache hit rate above 95 %"
+    assert result.stderr.strip() == (
+        "error: 1 of 8 checks failed: cache hit rate above 95 %; see the lines above and "
+        "docs/runbooks/ for the matching runbook"
+    )
 
 
 # ---- warm --------------------------------------------------------------------------------

@@ -1,0 +1,45 @@
+"""`cachectl failover` seconds after another failover of the same shard, on a real lab.
+
+A -> B, B -> A, then A -> B again: B won an election seconds ago, Redis reuses that election's
+votes, B claims the slots with an older config epoch than A's and turns back. cachectl must say
+so at once, in one line naming when to retry, instead of waiting out its --timeout.
+"""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from cachectl.cli import app
+from lab.cluster import RedisLab
+from tests.integration.redis_lab_fixtures import lab, make_lab  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+def run(redis_lab: RedisLab, *args: str) -> tuple[int, str, str]:
+    env = {
+        "CACHECTL_NODE": ",".join(node.address for node in redis_lab.nodes),
+        "REDISCLI_AUTH": redis_lab.password or "",
+        "REDIS_PASSWORD_FILE": "",
+    }
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_failover_right_after_two_others_is_one_line_naming_when_to_retry(
+    lab: RedisLab,  # noqa: F811
+) -> None:
+    primary = lab.primaries_now()[0]
+    replica = lab.replicas_of(primary)[0]
+    for _ in range(2):  # A -> B, then straight back B -> A
+        code, out, err = run(lab, "failover", "--node", primary.address)
+        assert code == 0, err
+
+    code, out, err = run(lab, "failover", "--node", primary.address, "--retry-within", "0")
+    assert code == 1, out
+    (line,) = err.splitlines()
+    assert line.startswith("error: Redis refused the failover of"), line
+    assert "elected for this shard moments ago" in line and "retry after" in line, line
+    lab.wait_cluster_ok()
+    assert lab.role(primary) == "master" and lab.role(replica) == "slave"
