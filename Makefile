@@ -11,7 +11,7 @@ DEBIAN_TOOLS := redis-server redis-tools prometheus prometheus-alertmanager prom
 DEBIAN_COMMANDS := redis-server redis-cli promtool amtool prometheus-redis-exporter
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: help setup test test-fast test-integration test-worker lint plan bench lab clean
+.PHONY: help setup test test-fast test-integration test-worker lint plan bench lab drill-backup clean
 
 help:
 	@echo "make test                 set up everything, then lint, types and every test"
@@ -19,6 +19,7 @@ help:
 	@echo "make plan STACK=<stack>   offline plan into build/<stack>/ (exit 1: mandatory violation, 2: bad config)"
 	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, Worker overhead"
 	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's rendered redis.conf"
+	@echo "make drill-backup         backup -> wipe -> restore -> load on the lab, local S3; figures"
 
 # --- set-up --------------------------------------------------------------------------------
 $(VENV)/.requirements: requirements.txt pyproject.toml
@@ -80,6 +81,10 @@ lab: setup
 	  'from pathlib import Path; from plan.runner import prepare_config; \
 	   r = prepare_config(Path("Pulumi.$(STACK).yaml"))[2].redis; \
 	   print(f"--primaries {r.primaries} --replicas {r.replicas_per_primary}")')
+
+# The backup runbook rehearsed: a lab, a local S3 on 127.0.0.1 (moto's server), the backup program.
+drill-backup: setup
+	$(PY) -m lab.backup_drill
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
