@@ -158,3 +158,27 @@ def test_a_failed_warm_step_is_reported_as_failed(tmp_path: Path) -> None:
         "✗ hot 2: POST http://b/: answered HTTP 503",
     ]
     assert result.failure is not None
+
+
+def test_every_variable_cachectl_reads_is_in_the_operations_doc() -> None:
+    import typer.main
+
+    doc = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    command = typer.main.get_command(app)
+    variables: set[str] = set()
+
+    def collect(group: object) -> None:
+        for sub in getattr(group, "commands", {}).values():
+            collect(sub)
+        for param in getattr(group, "params", []):
+            envvar = getattr(param, "envvar", None)
+            names = [envvar] if isinstance(envvar, str) else list(envvar or [])
+            variables.update(names)
+
+    collect(command)
+    backup_only = {"REDIS_NODES", "BACKUP_BUCKET", "BACKUP_PREFIX", "AWS_REGION",
+                   "AWS_DEFAULT_REGION", "BACKUP_KMS_KEY_ID", "BACKUP_WORK_DIR",
+                   "BACKUP_SNAPSHOT_TIMEOUT"}  # fmt: skip
+    assert "CLOUDFLARE_BASE_URL" in variables
+    missing = sorted(name for name in variables - backup_only if f"`{name}`" not in doc)
+    assert not missing, f"not in docs/operations.md: {missing}"
