@@ -65,8 +65,10 @@ def parse_endpoint(text: str) -> Endpoint:
     if (
         not separator
         or not host
+        or any(character.isspace() or not character.isprintable() for character in host)
         or not port.isascii()
         or not port.isdigit()
+        or len(port) > 5
         or not 0 < int(port) < 65536
     ):
         raise UsageError(f"bad node address {text!r}: expected host:port, e.g. redis:6379")

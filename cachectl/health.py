@@ -42,6 +42,7 @@ from cachectl.connection import (
     info,
     keyspace_keys,
 )
+from cachectl.errors import UsageError
 from stackconfig.thresholds import AlertThresholds
 
 ADR_THRESHOLDS = AlertThresholds()
@@ -423,9 +424,11 @@ def check_health(
     host_source = "announced host name (or IP)"
     if node_hosts_file is not None:
         try:
-            node_hosts = parse_node_hosts(node_hosts_file.read_text())
+            node_hosts = parse_node_hosts(node_hosts_file.read_text(encoding="utf-8"))
         except OSError as error:
             raise CachectlError(f"cannot read {node_hosts_file}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{node_hosts_file} is not UTF-8 text; save it as UTF-8") from None
         host_source = f"hosts from {node_hosts_file}"
     rates: list[ServiceHitRate] | str | None = None
     if prometheus_url:

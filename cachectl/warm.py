@@ -47,6 +47,8 @@ TIERS = ("hot", "warm", "cold")
 COMPLETION_LIMIT_MINUTES = 30.0
 """ADR-011 checklist: cache warming completion time within SLA (< 30 minutes)."""
 DEFAULT_POST_TIMEOUT = 600.0
+MAX_POST_TIMEOUT = 86400.0
+"""A day: beyond it a timeout is a typo (and the socket layer overflows on infinity)."""
 WRITE_BATCH = 500
 
 KeyFormat = Literal["lines", "jsonl"]
@@ -115,16 +117,27 @@ def _step(raw: object, where: str, base_dir: Path) -> Step:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise CachectlError(f"{where}.post: an http(s) URL, got {url!r}")
         timeout = item.get("timeoutSeconds", DEFAULT_POST_TIMEOUT)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise CachectlError(f"{where}.timeoutSeconds: a positive number, got {timeout!r}")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or not 0 < timeout <= MAX_POST_TIMEOUT
+        ):
+            raise CachectlError(
+                f"{where}.timeoutSeconds: a number of seconds in (0, {MAX_POST_TIMEOUT:g}], "
+                f"got {timeout!r}"
+            )
         body = item.get("body")
         if body is not None and not isinstance(body, dict):
             raise CachectlError(f"{where}.body: a mapping (sent as JSON), got {body!r}")
         return PostStep(url, float(timeout), cast(dict[str, Any] | None, body))
     name = item["keys"]
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name or "\0" in name:
         raise CachectlError(f"{where}.keys: a file name, got {name!r}")
-    path = (base_dir / name).resolve()
+    try:
+        path = (base_dir / name).resolve()
+    except (OSError, RuntimeError) as error:
+        raise CachectlError(f"{where}.keys: cannot resolve {name!r}: {error}") from None
     return KeysStep(path, _key_format(path, item.get("format"), where))
 
 
@@ -240,7 +253,10 @@ def parse_key_line(line: str, key_format: KeyFormat) -> KeyRecord | None:
     if not text or text.startswith("#"):
         return None
     if key_format == "jsonl":
-        item: object = json.loads(text)
+        try:
+            item: object = json.loads(text)
+        except RecursionError:
+            raise ValueError("nested too deeply to be a key record") from None
         if not isinstance(item, dict):
             raise ValueError('expected {"key": ..., "value": ..., "ttl": ...}')
         record = cast(dict[str, Any], item)
@@ -398,6 +414,10 @@ def run_plan(
                     total = count_records(step.path)
                 except OSError as error:
                     raise WarmError(f"cannot read {step.path}: {error.strerror}") from None
+                except UnicodeDecodeError as error:
+                    raise WarmError(
+                        f"{step.path.name} is not UTF-8 (byte {error.start}); save it as UTF-8"
+                    ) from None
                 reporter.step_started(label, total)
                 written = keys_step(step, write, reporter)
                 result.keys_written += written

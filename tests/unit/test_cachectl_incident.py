@@ -182,3 +182,56 @@ def test_every_variable_cachectl_reads_is_in_the_operations_doc() -> None:
     assert "CLOUDFLARE_BASE_URL" in variables
     missing = sorted(name for name in variables - backup_only if f"`{name}`" not in doc)
     assert not missing, f"not in docs/operations.md: {missing}"
+
+
+# ---- inputs found by fuzzing cachectl that ended in "unexpected <Error>" ----------------
+
+
+def test_a_port_of_thousands_of_digits_is_a_usage_error_not_a_value_error() -> None:
+    result = run("health", "--node", "redis:" + "9" * 5000)
+    assert result.exit_code == 2 and "bad node address" in result.stderr
+    assert "unexpected" not in result.stderr
+
+
+def test_a_host_with_a_control_character_is_a_usage_error() -> None:
+    result = run("health", "--node", "re\x00dis:6379")
+    assert result.exit_code == 2 and "bad node address" in result.stderr
+
+
+def test_a_key_file_name_with_a_nul_byte_is_a_plan_error(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"tiers": {"hot": [{"keys": "a\u0000b"}]}}))
+    result = run("warm", "--plan", str(plan))
+    assert result.exit_code == 2 and "tiers.hot[0].keys" in result.stderr
+    assert "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize("timeout", [".inf", "1.0e+400", "-.inf", ".nan", "100000"])
+def test_an_infinite_post_timeout_is_a_plan_error(tmp_path: Path, timeout: str) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"tiers:\n  hot:\n    - post: http://a/\n      timeoutSeconds: {timeout}\n")
+    result = run("warm", "--plan", str(plan))
+    assert result.exit_code == 2 and "timeoutSeconds" in result.stderr, result.output
+
+
+def test_a_key_file_that_is_not_utf8_fails_its_step_by_name(tmp_path: Path) -> None:
+    (tmp_path / "bad.tsv").write_bytes(b"shop:item:1:v1 \xff\xfe 60\n")
+    plan = warm.parse_plan({"tiers": {"hot": [{"keys": "bad.tsv"}]}}, tmp_path)
+    result = warm.run_plan(plan, lambda records: None, Recorder())
+    assert result.failure is not None and "bad.tsv is not UTF-8" in result.failure
+
+
+def test_a_deeply_nested_key_record_is_a_bad_line(tmp_path: Path) -> None:
+    (tmp_path / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    plan = warm.parse_plan({"tiers": {"hot": [{"keys": "deep.jsonl"}]}}, tmp_path)
+    result = warm.run_plan(plan, lambda records: None, Recorder())
+    assert result.failure is not None and "deep.jsonl line 1: nested too deeply" in result.failure
+
+
+@pytest.mark.parametrize("text", ["a: " + "[" * 5000 + "]" * 5000, "tiers: \udcff"])
+def test_a_deep_or_undecodable_plan_is_a_plan_error(tmp_path: Path, text: str) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_bytes(text.encode(errors="surrogateescape"))
+    result = run("warm", "--plan", str(plan))
+    assert result.exit_code == 2 and str(plan) in result.stderr
+    assert "unexpected" not in result.stderr
