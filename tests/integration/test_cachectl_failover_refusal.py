@@ -7,12 +7,20 @@ so at once, in one line naming when to retry, instead of waiting out its --timeo
 
 from __future__ import annotations
 
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
+import redis
 from typer.testing import CliRunner
 
 from cachectl.cli import app
+from cachectl.connection import ClusterEntry, ClusterView, ConnectionSettings, Endpoint
+from cachectl.failover import sync_problem
 from lab.cluster import RedisLab
 from tests.integration.redis_lab_fixtures import lab, make_lab  # noqa: F401
+from tests.tools import free_port, require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -43,3 +51,41 @@ def test_a_failover_right_after_two_others_is_one_line_naming_when_to_retry(
     assert "elected for this shard moments ago" in line and "retry after" in line, line
     lab.wait_cluster_ok()
     assert lab.role(primary) == "master" and lab.role(replica) == "slave"
+
+
+def test_a_replica_out_of_sync_is_refused_before_anything_is_asked(tmp_path: Path) -> None:
+    """A replica whose link to its primary is down (here: a primary that does not exist) is
+    named, with what to do, by the check `failover` runs before CLUSTER FAILOVER."""
+    port = free_port()
+    server = subprocess.Popen(
+        [require_tool("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--dir", str(tmp_path), "--replicaof", "127.0.0.1", str(free_port())],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.close()
+        replica = ClusterEntry(
+            node_id="b" * 40, ip="127.0.0.1", port=port, hostname="", flags=frozenset({"slave"}),
+            primary_id="a" * 40, connected=True, slots=(),
+        )  # fmt: skip
+        view = ClusterView(
+            ConnectionSettings(seeds=(Endpoint("127.0.0.1", port),)),
+            Endpoint("127.0.0.1", port),
+            [replica],
+        )
+        problem = sync_problem(view, replica)
+        assert problem is not None and "master_link_status:down" in problem, problem
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
