@@ -1,8 +1,9 @@
 """`cachectl failover` seconds after another failover of the same shard, on a real lab.
 
-A -> B, B -> A, then A -> B again: B won an election seconds ago, Redis reuses that election's
-votes, B claims the slots with an older config epoch than A's and turns back. cachectl must say
-so at once, in one line naming when to retry, instead of waiting out its --timeout.
+A -> B, B -> A, then A -> B again: B won an election seconds ago. Within 2 x node timeout of it,
+Redis reuses that election's votes, B claims the slots with an older config epoch than A's and
+turns back; between 2 x and 4 x, B starts no election and Redis gives up after 5 s. cachectl must
+say so within seconds, in one line naming when to retry, instead of waiting out its --timeout.
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ def test_a_failover_right_after_two_others_is_one_line_naming_when_to_retry(
     assert code == 1, out
     (line,) = err.splitlines()
     assert line.startswith("error: Redis refused the failover of"), line
-    assert "elected for this shard moments ago" in line and "retry after" in line, line
+    # Which of Redis's refusals depends on how long the first two took (machine load): a stale
+    # election within 2 x node timeout of B's, or none at all between 2 x and 4 x.
+    assert "elected for this shard moments ago" in line or "started no election" in line, line
+    assert "retry after" in line and line.endswith("UTC"), line
     lab.wait_cluster_ok()
     assert lab.role(primary) == "master" and lab.role(replica) == "slave"
 
