@@ -17,8 +17,8 @@ help:
 	@echo "make test                 set up everything, then lint, types and every test"
 	@echo "make test-fast            mock and unit tests only (seconds)"
 	@echo "make plan STACK=<stack>   offline plan into build/<stack>/ (exit 1: mandatory violation, 2: bad config)"
-	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, failover write pause, Worker overhead"
-	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's rendered redis.conf"
+	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, failover write pause, service kit, Worker overhead"
+	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's redis.conf (python -m lab --help)"
 	@echo "make drill-backup         backup -> wipe -> restore -> load on the lab, local S3; figures"
 
 # --- set-up --------------------------------------------------------------------------------
@@ -73,15 +73,12 @@ plan: $(VENV)/.requirements
 bench: setup
 	$(PY) -m bench.plan_bench
 	$(PY) -m bench.redis_bench
+	$(PY) -m bench.cachekit_bench
 	$(PY) -m bench.failover_pause_bench
 	node bench/worker_bench.mjs
 
 lab: setup
-	$(PY) -m plan --stack $(STACK) >/dev/null || test $$? -eq 1
-	$(PY) -m lab.cluster --conf build/$(STACK)/redis/redis.conf $$($(PY) -c \
-	  'from pathlib import Path; from plan.runner import prepare_config; \
-	   r = prepare_config(Path("Pulumi.$(STACK).yaml"))[2].redis; \
-	   print(f"--primaries {r.primaries} --replicas {r.replicas_per_primary}")')
+	$(PY) -m lab run --stack $(STACK)
 
 # The backup runbook rehearsed: a lab, a local S3 on 127.0.0.1 (moto's server), the backup program.
 drill-backup: setup

@@ -79,8 +79,9 @@ if config.backups.enabled:
         RedisBackupsArgs(
             settings=config.backups,
             redis_namespace=config.redis.namespace,
-            redis_instance="redis",
+            redis_peer_labels=redis.peer_labels,
             redis_secret_name=redis.secret_name,
+            redis_secret_key=redis.secret_key,
             redis_nodes=redis.client_endpoint,
             scratch_size=config.redis.memory,
             tags=config.tags,

@@ -16,21 +16,22 @@ What differs from a pod, on purpose:
   nodes redirect clients to IPs instead (`cluster-preferred-endpoint-type ip`) so that a plain
   `redis-cli -c` can follow redirects.
 
-As a library (tests, benchmarks, ops tools): `with RedisLab(conf_text) as lab: ...` starts the
-cluster and removes every process and file on exit. As a command: see `main`.
+As a library (tests, benchmarks): `with RedisLab(conf_text) as lab: ...` starts the cluster and
+removes every process and file on exit. A lab can also outlive its process: `lab.save()` writes
+its state (`lab.json`) into its directory and `RedisLab.load(directory)` takes the running nodes
+over by their pids — what the command line (`python -m lab`, lab/__main__.py) does between calls.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import json
 import os
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,22 +39,89 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 import redis
 from redis.cluster import RedisCluster
 
 from cachectl.topology import SLOT_COUNT, ClusterEntry, key_in_ranges, parse_cluster_nodes
-from components.redis.conf import redis_conf_spec, render_redis_conf
-from stackconfig.config import RedisConfig
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "components" / "redis" / "scripts"
 BUS_PORT_OFFSET = 10000
 _PORT_RANGE = (20000, 30000)
+STATE_FILE = "lab.json"
+"""The lab's state in its directory: options, nodes, addresses and pids."""
+_STATE_VERSION = 1
 
 
 class LabError(RuntimeError):
     """The lab could not do what was asked; the message says what and includes the node's log."""
+
+
+class NodeProcess(Protocol):
+    """What the lab needs of a node's process: a child it started (subprocess.Popen) or one an
+    earlier lab process started (AdoptedProcess)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+class AdoptedProcess:
+    """A redis-server started by another process (an earlier `python -m lab` call), by pid.
+
+    It is not this process's child, so liveness comes from the system: the pid exists, is not a
+    zombie, and still runs redis-server (a recycled pid is someone else's process).
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._exited = False
+
+    def _alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return False
+        if not Path("/proc/self").exists():
+            return True  # no procfs to look closer: the pid exists
+        proc = Path("/proc") / str(self.pid)
+        try:
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            return False
+        return state not in ("Z", "X") and b"redis-server" in command
+
+    def poll(self) -> int | None:
+        if not self._exited and not self._alive():
+            self._exited = True
+        return -1 if self._exited else None
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
+            time.sleep(0.02)
+        return -1
 
 
 @dataclass
@@ -69,7 +137,7 @@ class LabNode:
     data_dir: Path
     runtime_dir: Path
     log_path: Path
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: NodeProcess | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int | None:
@@ -95,6 +163,11 @@ class LabNode:
     def name(self) -> str:
         """host name and port, as the bootstrap Job lists the node."""
         return f"{self.hostname}:{self.port}"
+
+    @property
+    def pod_name(self) -> str:
+        """`redis-<index>`, the name of the pod this node stands for."""
+        return self.hostname.split(".", 1)[0]
 
 
 def _port_is_free(host: str, port: int) -> bool:
@@ -147,11 +220,13 @@ class RedisLab:
         client_endpoint: Literal["hostname", "ip"] = "hostname",
         extra_args: Sequence[str] = (),
         first_host: str = "127.0.0.1",
+        ports: Sequence[int] | None = None,
     ) -> None:
         """`memory` overrides maxmemory (None keeps the file's); `extra_args` are appended to
         every node's redis-server command line (e.g. `--appendonly no` for a comparison);
         `require_password=False` starts the nodes without one, for tools such as
-        redis-benchmark that can only take a password on their command line."""
+        redis-benchmark that can only take a password on their command line; `ports` (one per
+        node) instead of free ones picked now."""
         if primaries < 1 or replicas < 0:
             raise ValueError("primaries must be >= 1 and replicas >= 0")
         self.conf_text = conf_text
@@ -172,10 +247,13 @@ class RedisLab:
         self._redis_server = _find_tool("redis-server")
         self._redis_cli = _find_tool("redis-cli")
         self._lock = threading.Lock()
+        node_count = primaries * (1 + replicas)
+        if ports is not None and len(ports) != node_count:
+            raise ValueError(f"need {node_count} ports, got {len(ports)}")
         taken: set[int] = set()
         self.nodes: list[LabNode] = []
-        for index in range(primaries * (1 + replicas)):
-            port = free_node_port(first_host, taken)
+        for index in range(node_count):
+            port = free_node_port(first_host, taken) if ports is None else ports[index]
             taken.add(port)
             node_dir = self.base_dir / f"node-{index}"
             self.nodes.append(
@@ -228,6 +306,63 @@ class RedisLab:
 
     def __enter__(self) -> RedisLab:
         return self.start()
+
+    # ---- state between processes -----------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.base_dir / STATE_FILE
+
+    def save(self) -> None:
+        """Write the lab's state (options, nodes, addresses, pids) into its directory, so that
+        `RedisLab.load` in another process can take the nodes over."""
+        state = {
+            "version": _STATE_VERSION,
+            "primaries": self.primaries,
+            "replicas": self.replicas,
+            "memory": self.memory,
+            "require_password": self.require_password,
+            "client_endpoint": self.client_endpoint,
+            "extra_args": list(self.extra_args),
+            "nodes": [
+                {"index": n.index, "host": n.host, "port": n.port, "pid": n.pid} for n in self.nodes
+            ],
+        }
+        staging = self.state_path.with_suffix(".new")
+        staging.write_text(json.dumps(state, indent=2) + "\n")
+        staging.replace(self.state_path)
+
+    @classmethod
+    def load(cls, base_dir: Path) -> RedisLab:
+        """The lab saved in `base_dir`, its running nodes adopted by pid; LabError when there
+        is none or its state is unreadable. Closing it stops the nodes but keeps the files."""
+        path = base_dir / STATE_FILE
+        try:
+            state = cast(dict[str, Any], json.loads(path.read_text()))
+            if state.get("version") != _STATE_VERSION:
+                raise ValueError(f"version {state.get('version')!r}, expected {_STATE_VERSION}")
+            nodes = cast(list[dict[str, Any]], state["nodes"])
+            lab = cls(
+                (base_dir / "redis.conf").read_text(),
+                primaries=int(state["primaries"]),
+                replicas=int(state["replicas"]),
+                memory=state["memory"],
+                base_dir=base_dir,
+                require_password=bool(state["require_password"]),
+                client_endpoint=state["client_endpoint"],
+                extra_args=[str(arg) for arg in state["extra_args"]],
+                ports=[int(node["port"]) for node in nodes],
+            )
+            for node, saved in zip(lab.nodes, nodes, strict=True):
+                node.host = str(saved["host"])
+                if saved.get("pid") is not None:
+                    node.process = AdoptedProcess(int(saved["pid"]))
+        except FileNotFoundError:
+            raise LabError(f"{base_dir} holds no lab (no {STATE_FILE})") from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise LabError(f"{path} is not a lab state file: {error}") from None
+        lab._started = True
+        return lab
 
     def __exit__(
         self,
@@ -636,60 +771,3 @@ def acked_set(
             cluster.nodes_manager.initialize()
         return False, False
     return written is True, written is True and int(acked[0] if acked else 0) >= replicas
-
-
-def _default_conf() -> str:
-    return render_redis_conf(redis_conf_spec(RedisConfig()))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m lab --conf build/<stack>/redis/redis.conf` runs a lab until
-    Ctrl-C or SIGTERM, then removes it."""
-    parser = argparse.ArgumentParser(
-        prog="python -m lab",
-        description="Run a local Redis Cluster through the pods' start.sh and bootstrap.sh.",
-    )
-    parser.add_argument(
-        "--conf", type=Path, help="rendered redis.conf (default: the ADR defaults rendered now)"
-    )
-    parser.add_argument("--primaries", type=int, default=3)
-    parser.add_argument("--replicas", type=int, default=1, help="replicas per primary")
-    parser.add_argument(
-        "--memory",
-        default="64mb",
-        help="maxmemory of each lab node, overriding the file's production size (default 64mb)",
-    )
-    options = parser.parse_args(argv)
-    conf_text = options.conf.read_text() if options.conf else _default_conf()
-
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    lab = RedisLab(
-        conf_text,
-        primaries=options.primaries,
-        replicas=options.replicas,
-        memory=options.memory,
-        client_endpoint="ip",
-    )
-    with lab:
-        first = lab.nodes[0]
-        print(f"Redis Cluster lab: {len(lab.nodes)} nodes in {lab.base_dir}")
-        for node in lab.nodes:
-            print(f"  node {node.index}: {node.address} ({node.hostname}) pid {node.pid}")
-        print("Connect (the password stays in a 0600 file of the lab):")
-        print(f'  export REDISCLI_AUTH="$(cat {lab.password_path})"')
-        print(f"  redis-cli -c -h {first.host} -p {first.port}")
-        print("Stop: Ctrl-C here, or kill -TERM", os.getpid())
-        sys.stdout.flush()
-        stop.wait()
-        print("stopping the lab")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""The README's generated tables (config reference, policies), kept true by a test.
+"""The generated tables of README.md (config reference, policies, cache tiers) and
+docs/policies.md (policies), kept true by a test: one writer for every generated block.
 
 `python -m plan.readme` rewrites them in place; `python -m plan.readme --check` fails on drift.
 """
@@ -17,7 +18,9 @@ from typing import Any
 from stackconfig.config import SECTIONS, Environment
 from stackconfig.settings import NAMESPACE, camel, info_of
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+POLICIES_DOC = ROOT / "docs" / "policies.md"
 
 
 def _type(hint: Any) -> str:
@@ -129,11 +132,19 @@ GENERATED = {
 }
 
 
-def render(text: str) -> str:
-    for name, generate in GENERATED.items():
+DOCUMENTS: dict[Path, tuple[str, ...]] = {
+    README: ("config-reference", "policy-reference", "cache-tiers"),
+    POLICIES_DOC: ("policy-reference",),
+}
+"""Which generated blocks each document holds, between `<!-- name:start -->` and `:end` markers."""
+
+
+def render(text: str, blocks: tuple[str, ...] = DOCUMENTS[README], where: str = "README.md") -> str:
+    for name in blocks:
+        generate = GENERATED[name]
         start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
         if start not in text or end not in text:
-            raise SystemExit(f"README.md lacks the markers {start} ... {end}")
+            raise SystemExit(f"{where} lacks the markers {start} ... {end}")
         head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
         text = f"{head}{start}\n{generate()}\n{end}{tail}"
@@ -141,17 +152,23 @@ def render(text: str) -> str:
 
 
 def main() -> int:
-    current = README.read_text()
-    wanted = render(current)
-    if "--check" in sys.argv:
-        if current != wanted:
-            print(
-                "README.md's generated tables are stale: run `python -m plan.readme`",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    README.write_text(wanted)
+    stale: list[str] = []
+    for document, blocks in DOCUMENTS.items():
+        where = str(document.relative_to(ROOT))
+        current = document.read_text()
+        wanted = render(current, blocks, where)
+        if current == wanted:
+            continue
+        if "--check" in sys.argv:
+            stale.append(where)
+        else:
+            document.write_text(wanted)
+    if stale:
+        print(
+            f"generated tables are stale in {', '.join(stale)}: run `python -m plan.readme`",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

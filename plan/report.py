@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,6 @@ import yaml
 from plan.mocks import ResourceRecord
 from plan.runner import PlanRun
 from policies.evaluate import Violation
-
-ArtifactExtractor = Callable[[Sequence[ResourceRecord]], Mapping[str, str]]
 
 
 def component_of(record: ResourceRecord, by_urn: Mapping[str, ResourceRecord]) -> str:

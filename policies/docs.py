@@ -1,14 +1,13 @@
-"""`python -m policies.docs [--check]`: the policy table of docs/policies.md, from the pack itself.
+"""The policy table, from the pack itself: the one renderer behind README.md's and
+docs/policies.md's tables (`python -m plan.readme` writes both, a test fails when either drifts).
 
 Each row is a registered policy: its name, its description and its enforcement per environment as
-`policies/config/<env>.json` sets it. `--check` exits 1 when the document is out of date (CI).
+`policies/config/<env>.json` sets it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,8 @@ from policies.evaluate import DEFAULT_ENFORCEMENT, enforcement_for
 from policies.registry import ALL_POLICIES
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENT = ROOT / "docs" / "policies.md"
 CONFIG_DIR = ROOT / "policies" / "config"
 ENVIRONMENTS = ("dev", "prod")
-START = "<!-- policy-table:start (python -m policies.docs) -->"
-END = "<!-- policy-table:end -->"
 
 
 def _default(policy: Policy) -> str:
@@ -57,30 +53,3 @@ def policy_table(configs: Mapping[str, Mapping[str, Any]]) -> str:
 
 def load_configs() -> dict[str, Mapping[str, Any]]:
     return {env: json.loads((CONFIG_DIR / f"{env}.json").read_text()) for env in ENVIRONMENTS}
-
-
-def render(document: str, table: str) -> str:
-    """`document` with the text between the markers replaced by `table`."""
-    before, found, rest = document.partition(START)
-    if not found or END not in rest:
-        raise ValueError(f"docs/policies.md lacks the markers {START!r} ... {END!r}")
-    return f"{before}{START}\n{table}\n{END}{rest.split(END, 1)[1]}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m policies.docs", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail when the document is stale")
-    args = parser.parse_args(argv)
-    current = DOCUMENT.read_text()
-    wanted = render(current, policy_table(load_configs()))
-    if args.check:
-        if wanted != current:
-            print("docs/policies.md is out of date: run `python -m policies.docs`", file=sys.stderr)
-            return 1
-        return 0
-    DOCUMENT.write_text(wanted)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

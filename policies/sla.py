@@ -7,7 +7,6 @@ nothing when the thing it checks is not deployed.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -54,6 +53,7 @@ from policies.props import (
 )
 from stackconfig import adr
 from stackconfig.thresholds import threshold_problems
+from stackconfig.tiers import CacheTier, tier_violations
 
 ADR_MIN_PRIMARIES = adr.MIN_PRIMARIES
 ADR_MIN_REPLICAS_PER_PRIMARY = adr.MIN_REPLICAS_PER_PRIMARY
@@ -71,54 +71,10 @@ DEFAULT_HEADROOM_FACTOR = 1.25
 """Demand is multiplied by this before it is compared: a single-threaded server's latency climbs
 steeply near saturation, and fork (BGSAVE, AOF rewrite) and replication take CPU at any time."""
 
-FALLBACK_TIER_RANGES: Mapping[str, tuple[int, int]] = {
-    "short": (300, 900),
-    "medium": (3600, 14400),
-    "long": (86400, 86400),
-}
-"""ADR-011 TTL tiers in seconds: short 5-15 min, medium 1-4 h, long 24 h (used until
-stackconfig/tiers.py provides TIER_RANGES)."""
-
-
-def _tiers_module() -> Any:
-    try:
-        return importlib.import_module("stackconfig.tiers")
-    except ImportError:
-        return None
-
 
 def tier_ranges() -> Mapping[str, tuple[int, int]]:
-    """The ADR's TTL ranges: stackconfig/tiers.py's when present and well-formed."""
-    ranges: Any = getattr(_tiers_module(), "TIER_RANGES", None)
-    if not isinstance(ranges, Mapping):
-        return FALLBACK_TIER_RANGES
-    parsed: dict[str, tuple[int, int]] = {}
-    for name, bounds in cast(Mapping[Any, Any], ranges).items():
-        pair = as_list(bounds) if not isinstance(bounds, tuple) else list(cast(tuple[Any], bounds))
-        numbers = [as_number(bound) for bound in pair]
-        if len(numbers) != 2 or numbers[0] is None or numbers[1] is None:
-            return FALLBACK_TIER_RANGES
-        parsed[str(name)] = (int(numbers[0]), int(numbers[1]))
-    return parsed or FALLBACK_TIER_RANGES
-
-
-@dataclass(frozen=True)
-class BoundTier:
-    """A tier's four durations as a Worker binding declares them (seconds)."""
-
-    edge_ttl: int
-    browser_ttl: int
-    stale_while_revalidate: int
-    stale_if_error: int
-
-
-def shared_tier_violations(tiers: Mapping[str, BoundTier]) -> list[str] | None:
-    """stackconfig/tiers.py's `tier_violations` on `tiers`; None when it is not available."""
-    check: Any = getattr(_tiers_module(), "tier_violations", None)
-    if not callable(check):
-        return None
-    problems: Any = check(tiers)
-    return [str(p) for p in as_list(problems)]
+    """ADR-011's TTL range of each tier (seconds)."""
+    return adr.TIER_RANGES
 
 
 def _config(args: StackValidationArgs | ResourceValidationArgs) -> Mapping[str, Any]:
@@ -551,9 +507,9 @@ def ttl_problems(ttls: Iterable[TierTtl], ranges: Mapping[str, tuple[int, int]])
 _DURATION_KEYS = ("edgeTtl", "browserTtl", "staleWhileRevalidate", "staleIfError")
 
 
-def bound_tiers(props: Mapping[str, Any]) -> dict[str, dict[str, BoundTier]]:
+def bound_tiers(props: Mapping[str, Any]) -> dict[str, dict[str, CacheTier]]:
     """{binding name: tiers} of bindings that declare whole tiers (all four durations)."""
-    found: dict[str, dict[str, BoundTier]] = {}
+    found: dict[str, dict[str, CacheTier]] = {}
     for binding in as_list(props.get("bindings")):
         binding = as_mapping(binding)
         text = as_str(binding.get("json")) or as_str(binding.get("text"))
@@ -564,14 +520,14 @@ def bound_tiers(props: Mapping[str, Any]) -> dict[str, dict[str, BoundTier]]:
             document = as_mapping(json.loads(text))
         except ValueError:
             continue
-        tiers: dict[str, BoundTier] = {}
+        tiers: dict[str, CacheTier] = {}
         for tier, entry in document.items():
             values = [as_number(as_mapping(entry).get(key)) for key in _DURATION_KEYS]
             if any(value is None for value in values):
                 tiers = {}
                 break
             edge, browser, swr, sie = (int(cast(float, value)) for value in values)
-            tiers[tier] = BoundTier(edge, browser, swr, sie)
+            tiers[tier] = CacheTier(edge, browser, swr, sie)
         if tiers:
             found[name] = tiers
     return found
@@ -585,22 +541,28 @@ def _validate_ttls(args: ResourceValidationArgs, report: ReportViolation) -> Non
     elif args.resource_type == CLOUDFLARE_WORKERS_SCRIPT:
         judged: set[str] = set()
         for binding, tiers in bound_tiers(args.props).items():
-            shared = shared_tier_violations(tiers)
-            if shared is not None:
-                judged.add(binding)
-                problems.extend(f"binding {binding}: {problem}" for problem in shared)
+            judged.add(binding)
+            problems.extend(f"binding {binding}: {problem}" for problem in tier_violations(tiers))
         ttls = worker_ttls(args.props, ranges, skip=judged)
         problems.extend(ttl_problems(ttls, ranges))
     for problem in problems:
         report(f"{args.name} {problem}: set cdn.tiers inside ADR-011's tier ranges.", None)
 
 
+def _ranges_text() -> str:
+    """ADR-011's tier ranges for people: `short 300-900 s, ..., long 86400 s`."""
+    return ", ".join(
+        f"{name} {low} s" if low == high else f"{name} {low}-{high} s"
+        for name, (low, high) in adr.TIER_RANGES.items()
+    )
+
+
 cdn_cache_ttls_require_adr_tiers = ResourceValidationPolicy(
     name="cdn-cache-ttls-require-adr-tiers",
     description=(
         "Every edge TTL the cache Ruleset overrides, and every TTL tier a Worker is bound to, lies "
-        "inside ADR-011's ranges: short 300-900 s, medium 3600-14400 s, long 86400 s (a rule "
-        "whose ref or description names a tier is held to that tier's range)."
+        f"inside ADR-011's ranges: {_ranges_text()} (a rule whose ref or description names a tier "
+        "is held to that tier's range)."
     ),
     validate=_validate_ttls,
     enforcement_level=EnforcementLevel.ADVISORY,

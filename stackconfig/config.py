@@ -38,12 +38,13 @@ from stackconfig.settings import (
 from stackconfig.tiers import (
     DEFAULT_BYPASS_PATHS,
     DEFAULT_SESSION_COOKIE,
+    DEFAULT_TIERS,
     MEDIUM_PATH_PREFIXES,
     SHORT_PATH_PREFIXES,
     STATIC_EXTENSIONS,
+    CacheTier,
     tier_violations,
 )
-from stackconfig.tiers import DEFAULT_TIERS as ADR_TIERS
 
 MAXMEMORY_PERCENT_RANGE = (50, 95)
 """Allowed maxmemory as a percentage of the container limit (inclusive); the redis.conf renderer
@@ -177,34 +178,6 @@ class RedisConfig:
 
 
 @dataclass(frozen=True)
-class CacheTierSettings:
-    """One TTL tier of the edge (seconds)."""
-
-    edge_ttl: int = setting(600, "Edge cache TTL in seconds.", checks=(at_least(0),))
-    browser_ttl: int = setting(60, "Browser cache TTL in seconds.", checks=(at_least(0),))
-    stale_while_revalidate: int = setting(
-        60, "Seconds a stale copy may be served while it is refreshed.", checks=(at_least(0),)
-    )
-    stale_if_error: int = setting(
-        300, "Seconds a stale copy may be served when the origin fails.", checks=(at_least(0),)
-    )
-
-
-DEFAULT_TIERS: Mapping[str, CacheTierSettings] = MappingProxyType(
-    {
-        name: CacheTierSettings(
-            edge_ttl=tier.edge_ttl,
-            browser_ttl=tier.browser_ttl,
-            stale_while_revalidate=tier.stale_while_revalidate,
-            stale_if_error=tier.stale_if_error,
-        )
-        for name, tier in ADR_TIERS.items()
-    }
-)
-"""ADR-011's tiers (stackconfig/tiers.py) as config settings."""
-
-
-@dataclass(frozen=True)
 class CdnConfig:
     """`cache-platform:cdn` — the Cloudflare edge."""
 
@@ -234,7 +207,7 @@ class CdnConfig:
         "Path prefixes never cached.",
         checks=(matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'"),),
     )
-    tiers: Mapping[str, CacheTierSettings] = setting(
+    tiers: Mapping[str, CacheTier] = setting(
         DEFAULT_TIERS,
         "TTL tiers `short`, `medium`, `long` (edgeTtl, browserTtl, staleWhileRevalidate, "
         "staleIfError in seconds).",

@@ -287,8 +287,8 @@ def threshold_problems(
             problems.append(f"{label} has an unreadable `for`; use a duration such as '5m'")
         elif have.for_seconds > want.for_seconds:
             problems.append(
-                f"{label} waits {format_duration(have.for_seconds)} before firing; "
-                f"set `for` to at most {format_duration(want.for_seconds)}"
+                f"{label} waits {prometheus_duration(have.for_seconds)} before firing; "
+                f"set `for` to at most {prometheus_duration(want.for_seconds)}"
             )
         if want.threshold is None:
             continue
@@ -322,8 +322,10 @@ _UNIT_SECONDS = {
 }
 
 
-def format_duration(seconds: int) -> str:
-    """A Prometheus duration for whole seconds, in the largest exact unit (300 -> '5m')."""
+def prometheus_duration(seconds: int) -> str:
+    """A Prometheus duration for whole seconds, in the largest exact unit (300 -> '5m'): the
+    syntax of a rule's `for` and of PromQL ranges (for people, stackconfig.tiers.format_duration
+    writes `5 min`)."""
     if seconds < 0:
         raise ValueError(f"a duration cannot be negative, got {seconds}")
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

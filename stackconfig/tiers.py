@@ -14,50 +14,44 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
 
 from stackconfig.adr import TIER_NAMES, TIER_RANGES
-
-
-class TierTtls(Protocol):
-    """Anything with a tier's four durations (a `CacheTier`, the config's tier settings)."""
-
-    @property
-    def edge_ttl(self) -> int: ...
-    @property
-    def browser_ttl(self) -> int: ...
-    @property
-    def stale_while_revalidate(self) -> int: ...
-    @property
-    def stale_if_error(self) -> int: ...
+from stackconfig.settings import at_least, setting
 
 
 @dataclass(frozen=True)
 class CacheTier:
-    """One TTL tier of the edge; every duration is in seconds."""
+    """One TTL tier of the edge, every duration in seconds: the config's `cdn.tiers.<name>`, what
+    the cache rules and the Worker render and what the policy pack reads back from a binding."""
 
-    name: str
-    edge_ttl: int
+    edge_ttl: int = setting(600, "Edge cache TTL in seconds.", checks=(at_least(0),))
     """How long the edge serves a copy as fresh."""
-    browser_ttl: int
+    browser_ttl: int = setting(60, "Browser cache TTL in seconds.", checks=(at_least(0),))
     """`Cache-Control: max-age` sent to browsers; never longer than `edge_ttl`, or browsers would
     keep what the edge has already refreshed."""
-    stale_while_revalidate: int
+    stale_while_revalidate: int = setting(
+        60, "Seconds a stale copy may be served while it is refreshed.", checks=(at_least(0),)
+    )
     """After `edge_ttl`, how long a stale copy is served while it is refreshed (RFC 5861)."""
-    stale_if_error: int
+    stale_if_error: int = setting(
+        300, "Seconds a stale copy may be served when the origin fails.", checks=(at_least(0),)
+    )
     """After `edge_ttl`, how long a stale copy is served when the origin fails (RFC 5861)."""
 
 
+_LONG_TTL = TIER_RANGES["long"][0]
 DEFAULT_TIERS: Mapping[str, CacheTier] = MappingProxyType(
     {
-        # Prices, inventory, search: browsers keep them one minute, the edge ten.
-        "short": CacheTier("short", 600, 60, 60, 300),
-        "medium": CacheTier("medium", 7200, 300, 600, 3600),
+        # Ours, inside the ADR's ranges. Prices, inventory, search: browsers keep them one
+        # minute, the edge ten.
+        "short": CacheTier(600, 60, 60, 300),
+        "medium": CacheTier(7200, 300, 600, 3600),
         # Static assets are fingerprinted by the build, so browsers may keep them as long as the
-        # edge does.
-        "long": CacheTier("long", 86400, 86400, 3600, 86400),
+        # edge does: the ADR's one long TTL.
+        "long": CacheTier(_LONG_TTL, _LONG_TTL, 3600, _LONG_TTL),
     }
 )
+"""The tiers a stack gets unless it sets `cdn.tiers`."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +124,8 @@ dropped from the cache key; a trailing `*` makes the entry a prefix."""
 
 
 def format_duration(seconds: int) -> str:
-    """Seconds for people: `2 h`, `10 min`, `45 s`."""
+    """Seconds for people: `2 h`, `10 min`, `45 s` (Prometheus syntax, `5m`, is
+    stackconfig.thresholds.prometheus_duration)."""
     if seconds % 3600 == 0:
         return f"{seconds // 3600} h"
     if seconds % 60 == 0:
@@ -152,7 +147,7 @@ def _allowed(low: int, high: int) -> str:
     return f"{low}–{high} s ({spelled})"
 
 
-def tier_violations(tiers: Mapping[str, TierTtls]) -> list[str]:
+def tier_violations(tiers: Mapping[str, CacheTier]) -> list[str]:
     """What breaks ADR-011 in `tiers`, one message per problem naming `<tier>.<camelCaseKey>`.
 
     Checked: every ADR tier present and no other; edge TTLs inside `TIER_RANGES`; no negative

@@ -29,7 +29,6 @@ from components.backups.documents import (
     parse_oidc_provider_arn,
     trust_policy,
 )
-from components.redis.cluster import PASSWORD_KEY
 from stackconfig.config import BackupsConfig
 from stackconfig.quantity import quantity_bytes
 
@@ -57,11 +56,13 @@ class RedisBackupsArgs:
     provider, service account and image."""
     redis_namespace: str
     """Namespace of the Redis Cluster; the job and its service account run there."""
-    redis_instance: str
-    """Name of the RedisCluster component: the job's pods carry its instance label, which its
-    NetworkPolicy admits to port 6379."""
+    redis_peer_labels: pulumi.Input[Mapping[str, str]]
+    """Labels the cluster's NetworkPolicy admits (RedisCluster.peer_labels): the job's pods carry
+    them to reach the nodes."""
     redis_secret_name: pulumi.Input[str]
-    """Kubernetes Secret holding the cluster's password under key `password`."""
+    """Kubernetes Secret holding the cluster's password (RedisCluster.secret_name)."""
+    redis_secret_key: pulumi.Input[str]
+    """Key of the password in that Secret (RedisCluster.secret_key)."""
     redis_nodes: pulumi.Input[str]
     """host:port of one or more cluster nodes (space separated); the job discovers every primary
     from them."""
@@ -74,13 +75,10 @@ class RedisBackupsArgs:
     """Labels added to every Kubernetes object (environment, part-of)."""
 
 
-def job_labels(redis_instance: str) -> dict[str, str]:
-    """Labels of the backup pods: the Redis pods' instance selector, as another component."""
-    return {
-        "app.kubernetes.io/name": "redis-cluster",
-        "app.kubernetes.io/instance": redis_instance,
-        "app.kubernetes.io/component": "backup",
-    }
+def job_labels(stack_labels: Mapping[str, str], peer_labels: Mapping[str, str]) -> dict[str, str]:
+    """Labels of the backup objects and pods: the stack's, the cluster's peer labels (which its
+    NetworkPolicy admits) and the backup component's own."""
+    return {**stack_labels, **peer_labels, "app.kubernetes.io/component": "backup"}
 
 
 def _to_json(document: dict[str, Any]) -> str:
@@ -230,7 +228,10 @@ class RedisBackups(pulumi.ComponentResource):
             opts=child,
         )
 
-        labels = {**args.labels, **job_labels(args.redis_instance)}
+        stack_labels = dict(args.labels)
+        labels = pulumi.Output.from_input(args.redis_peer_labels).apply(
+            lambda peer: job_labels(stack_labels, peer)
+        )
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -257,7 +258,7 @@ class RedisBackups(pulumi.ComponentResource):
                     name="REDISCLI_AUTH",
                     value_from=k8s.core.v1.EnvVarSourceArgs(
                         secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                            name=args.redis_secret_name, key=PASSWORD_KEY
+                            name=args.redis_secret_name, key=args.redis_secret_key
                         )
                     ),
                 ),

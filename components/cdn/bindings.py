@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from stackconfig.tiers import (
-    TierRule,
-    TierTtls,
-)
+from stackconfig.tiers import CacheTier, TierRule
 
 
 def _json(value: object) -> str:
@@ -32,7 +29,7 @@ def _rule(rule: TierRule) -> dict[str, object]:
 
 
 def render_worker_bindings(
-    tiers: Mapping[str, TierTtls],
+    tiers: Mapping[str, CacheTier],
     rules: Sequence[TierRule],
     bypass_paths: Sequence[str],
     session_cookie: str,

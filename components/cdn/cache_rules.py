@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from stackconfig.config import CacheTierSettings, CdnConfig
-from stackconfig.tiers import TierRule, format_duration
+from stackconfig.config import CdnConfig
+from stackconfig.tiers import CacheTier, TierRule, format_duration
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _tier_rule(
     expression: str,
     tier_name: str,
     matches: str,
-    tiers: Mapping[str, CacheTierSettings],
+    tiers: Mapping[str, CacheTier],
 ) -> CacheRule:
     tier = tiers[tier_name]
     return CacheRule(

@@ -24,6 +24,7 @@ from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 
 from components.monitoring.rules import (
+    RECORD_CACHED_MEAN,
     RECORD_CONNECTION_FAILURES,
     RECORD_EVICTIONS,
     RECORD_HIT_RATE,
@@ -32,7 +33,8 @@ from components.monitoring.rules import (
     RECORD_WARMING_PROGRESS,
     latency_record,
 )
-from stackconfig.thresholds import AlertThresholds, format_duration, format_percent
+from stackconfig.adr import CACHED_AVERAGE_TARGET_SECONDS
+from stackconfig.thresholds import AlertThresholds, format_percent, prometheus_duration
 
 DASHBOARD_TAG = "cache-platform"
 DATASOURCE_VARIABLE = "datasource"
@@ -309,9 +311,9 @@ def _performance(t: AlertThresholds, sizing: DashboardSizing) -> dashboard.Dashb
             p.stat(
                 "Cache hit rate",
                 f"Per service. Alerts: warning below {format_percent(t.hit_rate_warning)} "
-                f"for {format_duration(t.hit_rate_warning_for_seconds)}, critical below "
+                f"for {prometheus_duration(t.hit_rate_warning_for_seconds)}, critical below "
                 f"{format_percent(t.hit_rate_critical)} "
-                f"for {format_duration(t.hit_rate_critical_for_seconds)}.",
+                f"for {prometheus_duration(t.hit_rate_critical_for_seconds)}.",
                 [(RECORD_HIT_RATE, "{{service}}")],
                 "percentunit",
                 hit_rate_steps,
@@ -406,6 +408,19 @@ def _performance(t: AlertThresholds, sizing: DashboardSizing) -> dashboard.Dashb
                 [(None, "green"), (1, "red")],
                 width=12,
                 no_value="0",
+            )
+        )
+        .with_row(p.row("Cached responses"))
+        .with_panel(
+            p.timeseries(
+                "Average response time of cached responses",
+                f'Mean duration of the requests served from the cache (`cache="hit"` on the '
+                f"request histogram), per service. ADR-011: below "
+                f"{CACHED_AVERAGE_TARGET_SECONDS * 1000:g} ms.",
+                [(RECORD_CACHED_MEAN, "{{service}}")],
+                "s",
+                [(None, "green"), (CACHED_AVERAGE_TARGET_SECONDS, "red")],
+                width=24,
             )
         )
     )

@@ -27,9 +27,9 @@ from stackconfig.thresholds import (
     AlertThresholds,
     Severity,
     alert_levels,
-    format_duration,
     format_percent,
     format_threshold,
+    prometheus_duration,
 )
 
 RECORDING_GROUP = "cache-recording-rules"
@@ -47,6 +47,8 @@ RECORD_CONNECTION_FAILURES = "instance:redis_connection_failures:ratio_rate5m"
 """Per node, share of connection attempts rejected, 0..1."""
 RECORD_EVICTIONS = "instance:redis_evicted_keys:rate5m"
 """Per node, keys evicted per second."""
+RECORD_CACHED_MEAN = "service:http_request_duration_seconds:mean5m_cache_hit"
+"""Per service, mean seconds of the requests served from the cache (ADR: average < 100 ms)."""
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
 
 ESCALATION_LABEL = "escalation"
@@ -108,6 +110,14 @@ def recording_rules() -> list[dict[str, str]]:
         }
         for q in LATENCY_QUANTILES
     ]
+    cached = 'http_request_duration_seconds_{}{{cache="hit"}}'
+    rules.append(
+        {
+            "record": RECORD_CACHED_MEAN,
+            "expr": f"{_rate_by('service', cached.format('sum'))}"
+            f" / ({_rate_by('service', cached.format('count'))} > 0)",
+        }
+    )
     rules += [
         {
             "record": RECORD_MEMORY_PERCENT,
@@ -144,7 +154,7 @@ def _hit_rate(level: AlertLevel) -> _AlertText:
         description=(
             "The cache hit rate of service {{ $labels.service }} is "
             f"{{{{ $value | humanizePercentage }}}}, below {format_percent(t)} for "
-            f"{format_duration(level.for_seconds)}: more requests reach the database."
+            f"{prometheus_duration(level.for_seconds)}: more requests reach the database."
         ),
     )
 
@@ -157,7 +167,7 @@ def _response_time(level: AlertLevel) -> _AlertText:
         description=(
             "The 95th percentile response time of service {{ $labels.service }} is "
             f"{{{{ $value | humanizeDuration }}}}, above {t * 1000:g} ms for "
-            f"{format_duration(level.for_seconds)}."
+            f"{prometheus_duration(level.for_seconds)}."
         ),
     )
 
@@ -171,7 +181,7 @@ def _memory(level: AlertLevel) -> _AlertText:
         ),
         description=(
             "Redis node {{ $labels.instance }} uses {{ $value | humanize }}% of its maxmemory, "
-            f"above {format_percent(t)} for {format_duration(level.for_seconds)}: evictions or "
+            f"above {format_percent(t)} for {prometheus_duration(level.for_seconds)}: evictions or "
             "OOM errors follow."
         ),
     )
@@ -197,7 +207,7 @@ def _evictions(level: AlertLevel) -> _AlertText:
         summary=f"Redis cluster evicts over {t:g} keys/s",
         description=(
             "The Redis cluster evicts {{ $value | humanize }} keys per second, above "
-            f"{t:g}/s for {format_duration(level.for_seconds)}: the working set no longer "
+            f"{t:g}/s for {prometheus_duration(level.for_seconds)}: the working set no longer "
             "fits in maxmemory."
         ),
     )
@@ -242,7 +252,7 @@ def _primary_without_replica(level: AlertLevel) -> _AlertText:
         summary="Redis primary {{ $labels.instance }} has no replica",
         description=(
             "Redis primary {{ $labels.instance }} has {{ $value }} connected replica(s), fewer "
-            f"than {t:g}, for {format_duration(level.for_seconds)}: losing it loses its slots' "
+            f"than {t:g}, for {prometheus_duration(level.for_seconds)}: losing it loses its slots' "
             "data and availability."
         ),
     )
@@ -287,7 +297,7 @@ def alerting_rules(thresholds: AlertThresholds, runbook_base_url: str) -> list[d
             {
                 "alert": level.alert,
                 "expr": text.expr,
-                "for": format_duration(level.for_seconds),
+                "for": prometheus_duration(level.for_seconds),
                 "labels": {
                     "severity": level.severity.value,
                     ESCALATION_LABEL: ESCALATION_OF[level.severity],

@@ -65,7 +65,12 @@ class RedisCluster(pulumi.ComponentResource):
     headless_service_name: pulumi.Output[str]
     """Name of the headless Service that gives each pod a stable DNS name."""
     secret_name: pulumi.Output[str]
-    """Name of the Kubernetes Secret holding the AUTH password (key `password`)."""
+    """Name of the Kubernetes Secret holding the AUTH password (under `secret_key`)."""
+    secret_key: pulumi.Output[str]
+    """Key of the AUTH password in the Secret `secret_name`."""
+    peer_labels: pulumi.Output[dict[str, str]]
+    """Labels that let a pod of the cluster's namespace reach the nodes (client and bus port)
+    through the NetworkPolicy: what its jobs, and another component's (backups), carry."""
     node_count: pulumi.Output[int]
     """Number of Redis pods."""
 
@@ -77,8 +82,9 @@ class RedisCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         namespace_name = settings.namespace
         selector = {"app.kubernetes.io/name": "redis-cluster", "app.kubernetes.io/instance": name}
-        # Jobs (bootstrap, repair, backup) share `selector` so the NetworkPolicy admits them; only
-        # the Redis servers themselves repel each other, or a job could block a Redis pod's node.
+        # Jobs (bootstrap, repair, and others' through `peer_labels`) share `selector` so the
+        # NetworkPolicy admits them; only the Redis servers themselves repel each other, or a job
+        # could block a Redis pod's node.
         server_selector = {**selector, "app.kubernetes.io/component": "server"}
         server_labels = {**args.labels, **server_selector}
         headless_name = f"{name}-headless"
@@ -494,12 +500,16 @@ class RedisCluster(pulumi.ComponentResource):
         )
         self.headless_service_name = headless.metadata.name
         self.secret_name = secret.metadata.name
+        self.secret_key = pulumi.Output.from_input(PASSWORD_KEY)
+        self.peer_labels = pulumi.Output.from_input(dict(selector))
         self.node_count = pulumi.Output.from_input(replicas)
         self.register_outputs(
             {
                 "client_endpoint": self.client_endpoint,
                 "headless_service_name": self.headless_service_name,
                 "secret_name": self.secret_name,
+                "secret_key": self.secret_key,
+                "peer_labels": self.peer_labels,
                 "node_count": self.node_count,
             }
         )

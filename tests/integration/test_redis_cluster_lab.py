@@ -1,5 +1,5 @@
 """On one healthy lab, checks that leave it as they found it: bootstrap idempotence, probes, the
-password's path, and the key convention's hash tags on a real cluster; and the lab's command."""
+password's path, and the key convention's hash tags on a real cluster; and `make lab`."""
 
 from __future__ import annotations
 
@@ -118,13 +118,19 @@ def test_invalidation_pattern_matches_exactly_its_keys_across_the_cluster(
     client.close()
 
 
-def test_the_lab_command_runs_a_cluster_redis_cli_can_use_until_sigterm(tmp_path: Path) -> None:
+def test_make_lab_runs_a_cluster_redis_cli_can_use_until_sigterm(tmp_path: Path) -> None:
+    """`make lab` (`python -m lab run`): prints the nodes with their roles, serves until SIGTERM,
+    then removes the lab."""
     redis_lab_fixtures.require_redis_tools()
     redis_cli = require_tool("redis-cli")
-    conf = tmp_path / "redis.conf"
-    conf.write_text(redis_lab_fixtures.lab_conf())
-    command = [sys.executable, "-m", "lab.cluster", "--conf", str(conf), "--replicas", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    directory = tmp_path / "lab"
+    command = [sys.executable, "-m", "lab", "run", "--stack", "dev", "--memory", "16mb"]
+    process = subprocess.Popen(
+        [*command, "--dir", str(directory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         printed: list[str] = []
@@ -135,6 +141,8 @@ def test_the_lab_command_runs_a_cluster_redis_cli_can_use_until_sigterm(tmp_path
         text = "".join(printed)
         password_file = re.search(r'REDISCLI_AUTH="\$\(cat (\S+)\)"', text)
         connect = re.search(r"redis-cli -c -h (\S+) -p (\d+)", text)
+        roles = re.findall(r"^  redis-\d+ +\S+ +(primary|replica) +pid \d+$", text, re.MULTILINE)
+        assert sorted(roles) == ["primary"] * 3 + ["replica"] * 3, text
         assert password_file and connect, text
         password = Path(password_file[1]).read_text()
         assert password not in text
@@ -160,4 +168,4 @@ def test_the_lab_command_runs_a_cluster_redis_cli_can_use_until_sigterm(tmp_path
         remaining, _ = process.communicate(timeout=30)
     assert process.returncode == 0
     assert "stopping the lab" in remaining
-    assert not Path(password_file[1]).parent.exists()
+    assert not directory.exists()

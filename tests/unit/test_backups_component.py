@@ -47,6 +47,7 @@ ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
 OIDC_ARN = f"arn:aws:iam::210987654321:oidc-provider/{ISSUER}"
 NAMESPACE = "cache"
 SECRET_NAME = "redis-auth"
+PEER_LABELS = {"app.kubernetes.io/name": "redis-cluster", "app.kubernetes.io/instance": "redis"}
 SEED = "redis-0.redis-headless.cache.svc.cluster.local:6379"
 LABELS = {"cache-platform/environment": "prod", "app.kubernetes.io/part-of": "cache-platform"}
 TAGS = {"Project": "cache-platform", "Environment": "prod", "ManagedBy": "pulumi"}
@@ -76,14 +77,21 @@ def settings(**overrides: Any) -> BackupsConfig:
     return BackupsConfig(**{"oidc_provider_arn": OIDC_ARN, **overrides})
 
 
-def build(config: BackupsConfig | None = None, name: str = "redis-backup") -> RedisBackups:
+def build(
+    config: BackupsConfig | None = None,
+    name: str = "redis-backup",
+    cluster: RedisCluster | None = None,
+) -> RedisBackups:
+    """The backups of `cluster` (wired as __main__.py does), or of a cluster named "redis" whose
+    outputs are given as literals."""
     return RedisBackups(
         name,
         RedisBackupsArgs(
             settings=config or settings(),
             redis_namespace=NAMESPACE,
-            redis_instance="redis",
-            redis_secret_name=SECRET_NAME,
+            redis_peer_labels=cluster.peer_labels if cluster else PEER_LABELS,
+            redis_secret_name=cluster.secret_name if cluster else SECRET_NAME,
+            redis_secret_key=cluster.secret_key if cluster else "password",
             redis_nodes=SEED,
             scratch_size="8Gi",
             tags=TAGS,
@@ -488,7 +496,7 @@ def test_job_runs_non_root_read_only_with_a_scratch_volume(monitor: Any) -> Any:
 @pulumi.runtime.test
 def test_redis_network_policy_admits_the_job_to_6379(monitor: Any) -> Any:
     cluster = RedisCluster("redis", RedisClusterArgs(settings=RedisConfig(), labels=LABELS))
-    backups = build()
+    backups = build(cluster=cluster)
 
     def check(_: dict[str, Any]) -> None:
         policy = one(monitor.records, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
@@ -521,7 +529,7 @@ def test_policy_pack_finds_nothing_to_change(monitor: Any) -> Any:
     """The pack's own policies (public access, KMS, TLS, tags, labels, plain credentials, budget)
     over the backups and the cluster they back up (the budget sizes snapshots from it)."""
     cluster = RedisCluster("redis", RedisClusterArgs(settings=RedisConfig(), labels=LABELS))
-    backups = build()
+    backups = build(cluster=cluster)
 
     def check(_: dict[str, Any]) -> None:
         violations = judge(monitor.records, {})

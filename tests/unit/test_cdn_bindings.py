@@ -34,7 +34,6 @@ def _with(name: str, **changes: int) -> dict[str, CacheTier]:
 def test_the_defaults_keep_to_the_adr() -> None:
     assert tier_violations(DEFAULT_TIERS) == []
     for name, tier in DEFAULT_TIERS.items():
-        assert tier.name == name
         low, high = TIER_RANGES[name]
         assert low <= tier.edge_ttl <= high
 
@@ -125,25 +124,31 @@ def test_range_bounds_are_inclusive(tier: str, edge_ttl: int) -> None:
 
 def test_missing_and_unknown_tiers() -> None:
     tiers = {name: tier for name, tier in DEFAULT_TIERS.items() if name != "medium"}
-    tiers["instant"] = CacheTier("instant", 1, 1, 0, 0)
+    tiers["instant"] = CacheTier(1, 1, 0, 0)
     assert tier_violations(tiers) == [
         "medium is missing; ADR-011 defines the short, medium and long tiers",
         "instant is not an ADR-011 tier; expected short, medium or long",
     ]
 
 
-def test_config_tier_settings_are_judged_too_and_share_the_defaults() -> None:
-    from stackconfig.config import DEFAULT_TIERS as CONFIG_TIERS
-    from stackconfig.config import CacheTierSettings
+def test_the_config_policy_and_renderers_share_one_tier_type() -> None:
+    from policies.sla import bound_tiers
+    from stackconfig.config import CdnConfig
 
-    assert tier_violations(CONFIG_TIERS) == []
-    assert tier_violations({**CONFIG_TIERS, "short": CacheTierSettings(edge_ttl=60)}) == [
+    assert CdnConfig().tiers is DEFAULT_TIERS
+    assert tier_violations({**DEFAULT_TIERS, "short": CacheTier(edge_ttl=60)}) == [
         "short.edgeTtl is 60 s; ADR-011 allows 300–900 s (5–15 min)"
     ]
-    fields = ("edge_ttl", "browser_ttl", "stale_while_revalidate", "stale_if_error")
-    for name, tier in DEFAULT_TIERS.items():
-        config_tier = CONFIG_TIERS[name]
-        assert [getattr(tier, f) for f in fields] == [getattr(config_tier, f) for f in fields]
+    bindings = render_worker_bindings(
+        DEFAULT_TIERS,
+        DEFAULT_TIER_RULES,
+        DEFAULT_BYPASS_PATHS,
+        DEFAULT_SESSION_COOKIE,
+        DEFAULT_TRACKING_PARAMS,
+    )
+    props = {"bindings": [{"name": name, "text": text} for name, text in bindings.items()]}
+    (read_back,) = bound_tiers(props).values()
+    assert read_back == dict(DEFAULT_TIERS)
 
 
 @pytest.mark.parametrize(

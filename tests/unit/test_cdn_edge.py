@@ -12,8 +12,8 @@ from components.cdn.cache_rules import render_cache_rules, tier_rules
 from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.cdn.worker_module import worker_bindings, worker_source
 from plan.mocks import ResourceRecord
-from stackconfig.config import CacheTierSettings, CdnConfig
-from stackconfig.tiers import TIER_RANGES, tier_for_path, tier_violations
+from stackconfig.config import CdnConfig
+from stackconfig.tiers import TIER_RANGES, CacheTier, tier_for_path, tier_violations
 from tests.mocking import install_mocks, of_type, one, when_registered
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -200,8 +200,8 @@ def test_tier_for_path(path: str, tier: str | None) -> None:
 def test_tier_violations_name_the_tier_and_range() -> None:
     assert tier_violations(CDN.tiers) == []
     bad = dict(CDN.tiers)
-    bad["short"] = CacheTierSettings(edge_ttl=60, browser_ttl=30)
-    bad["long"] = CacheTierSettings(edge_ttl=86400, browser_ttl=90000)
+    bad["short"] = CacheTier(edge_ttl=60, browser_ttl=30)
+    bad["long"] = CacheTier(edge_ttl=86400, browser_ttl=90000)
     problems = tier_violations(bad)
     assert [p.split(" ", 1)[0] for p in problems] == ["short.edgeTtl", "long.browserTtl"]
     assert "300–900 s" in problems[0]

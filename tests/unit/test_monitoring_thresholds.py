@@ -15,8 +15,8 @@ from stackconfig.thresholds import (
     Severity,
     alert_levels,
     alert_thresholds_in,
-    format_duration,
     parse_duration_seconds,
+    prometheus_duration,
     threshold_problems,
 )
 
@@ -166,7 +166,7 @@ def test_without_replicas_the_replica_alert_is_not_required() -> None:
                           (86400, "1d")]
 )  # fmt: skip
 def test_durations_round_trip(seconds: int, text: str) -> None:
-    assert format_duration(seconds) == text
+    assert prometheus_duration(seconds) == text
     assert parse_duration_seconds(text) == seconds
 
 

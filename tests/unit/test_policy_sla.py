@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from policies.sla import FALLBACK_TIER_RANGES, TierTtl, tier_ranges, ttl_problems
+from policies.sla import TierTtl, tier_ranges, ttl_problems
+from stackconfig.adr import TIER_RANGES
 from stackconfig.thresholds import AlertThresholds
 from tests.unit.test_policy_fixtures import (
     cache_rule,
@@ -227,9 +228,8 @@ def test_pdb_selecting_other_pods_does_not_count() -> None:
 
 
 def test_tier_ranges_are_adr_011s() -> None:
-    ranges = tier_ranges()
-    assert ranges == FALLBACK_TIER_RANGES or set(ranges) == set(FALLBACK_TIER_RANGES)
-    assert FALLBACK_TIER_RANGES == {
+    assert tier_ranges() is TIER_RANGES
+    assert TIER_RANGES == {
         "short": (300, 900),
         "medium": (3600, 14400),
         "long": (86400, 86400),
@@ -299,7 +299,7 @@ def test_respect_origin_rules_have_no_ttl_to_check() -> None:
 
 def test_ttl_problems_switch_to_the_given_ranges() -> None:
     ttl = TierTtl(1200, "short", "rule x")
-    assert ttl_problems([ttl], FALLBACK_TIER_RANGES)
+    assert ttl_problems([ttl], TIER_RANGES)
     assert not ttl_problems([ttl], {"short": (300, 1800)})
 
 
