@@ -18,15 +18,16 @@ DEBIAN_TOOLS := redis-server redis-tools prometheus prometheus-alertmanager prom
 DEBIAN_COMMANDS := redis-server redis-cli promtool amtool prometheus-redis-exporter
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: help setup test test-fast test-integration test-worker lint plan bench lab clean
+.PHONY: help setup test test-fast test-integration test-worker lint plan bench lab drill-backup clean
 
 help:
 	@echo "make test                 set up everything, then lint, types and every test"
 	@echo "make test-fast            mock and unit tests only (seconds)"
 	@echo "make plan STACK=<stack>   offline plan into build/<stack>/ (make exits 2 on any failure;"
 	@echo "                          cache-plan --stack <stack> keeps 0 / 1: mandatory violation / 2: bad config)"
-	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, service kit, Worker overhead"
+	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, failover write pause, service kit, Worker overhead"
 	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's redis.conf (python -m lab --help)"
+	@echo "make drill-backup         backup -> wipe -> restore -> load on the lab, local S3; figures"
 
 # --- set-up --------------------------------------------------------------------------------
 $(VENV)/.requirements: requirements.txt pyproject.toml
@@ -81,10 +82,15 @@ bench: setup
 	$(PY) -m bench.plan_bench
 	$(PY) -m bench.redis_bench
 	$(PY) -m bench.cachekit_bench
+	$(PY) -m bench.failover_pause_bench
 	node bench/worker_bench.mjs
 
 lab: setup
 	$(PY) -m lab run --stack '$(STACK)'
+
+# The backup runbook rehearsed: a lab, a local S3 on 127.0.0.1 (moto's server), the backup program.
+drill-backup: setup
+	$(PY) -m lab.backup_drill
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

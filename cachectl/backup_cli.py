@@ -10,9 +10,14 @@ Configuration (a flag wins over its variable):
 
     REDIS_NODES              --nodes        host:port of any cluster nodes, space or comma
                                             separated (backup discovers the primaries from them)
-    REDISCLI_AUTH                           the cluster's password (backup and load); or
-    REDIS_PASSWORD_FILE                     a file holding it, mode 0600 or stricter.
-                                            Never a flag: flags show in `ps`.
+    REDIS_PASSWORD_FILE      --password-file
+                                            a file holding the cluster's password (mode 0600);
+                                            wins over REDISCLI_AUTH, the password itself
+                                            (never a flag: flags show in `ps`)
+    REDIS_USER_FILE, REDIS_USER
+                             --user-file, --user
+                                            the Redis ACL user (default: the default user);
+                                            precedence as in `cachectl.credentials`
     BACKUP_BUCKET            --bucket       S3 bucket of the backup sets
     BACKUP_PREFIX            --prefix       key prefix inside the bucket (default "redis")
     AWS_REGION, AWS_DEFAULT_REGION
@@ -53,6 +58,8 @@ from rich.progress import (
 )
 
 from cachectl import backup as lib
+from cachectl.connection import parse_endpoint, parse_endpoints
+from cachectl.credentials import Credentials, read_credentials
 from cachectl.errors import fail, one_line_errors
 
 app = typer.Typer(
@@ -103,11 +110,30 @@ _fail = fail
 
 
 def _errors_as_one_line() -> contextlib.AbstractContextManager[None]:
-    from botocore.exceptions import BotoCoreError, ClientError
+    return one_line_errors()
 
-    return one_line_errors(
-        ((lib.BackupError, str), ((ClientError, BotoCoreError), lambda e: f"S3: {e}"))
-    )
+
+PasswordFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file",
+        envvar="REDIS_PASSWORD_FILE",
+        help="File holding the password (mode 0600). Default: REDISCLI_AUTH.",
+    ),
+]
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="Redis ACL user (default: REDIS_USER_FILE, REDIS_USER)."),
+]
+UserFileOption = Annotated[
+    Path | None, typer.Option("--user-file", help="File holding the ACL user name.")
+]
+
+
+def _credentials(
+    password_file: Path | None, user: str | None, user_file: Path | None
+) -> Credentials:
+    return read_credentials(os.environ, password_file=password_file, user=user, user_file=user_file)
 
 
 BucketOption = Annotated[
@@ -157,18 +183,21 @@ def backup(
             help="Seconds one primary's snapshot may take.",
         ),
     ] = lib.DEFAULT_SNAPSHOT_TIMEOUT_SECONDS,
+    password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
 ) -> None:
     """Snapshot every primary, upload the RDB files, then write the set's manifest."""
     with _errors_as_one_line():
         if not kms_key_id:
             raise lib.BackupError("no KMS key: pass --kms-key-id or set BACKUP_KMS_KEY_ID")
         store = _store(bucket, prefix, region)
-        password = lib.read_password(os.environ)
-        primaries = lib.discover_primaries(lib.parse_endpoints(nodes), password)
+        credentials = _credentials(password_file, user, user_file)
+        primaries = lib.discover_primaries(parse_endpoints(nodes), credentials)
         manifest = lib.run_backup(
             store,
             primaries,
-            partial(_snapshot, password=password, timeout=snapshot_timeout),
+            partial(_snapshot, credentials=credentials, timeout=snapshot_timeout),
             kms_key_id=kms_key_id,
             work_dir=work_dir,
             reporter=_reporter(),
@@ -177,9 +206,9 @@ def backup(
 
 
 def _snapshot(
-    node: lib.ClusterNode, work_dir: Path, *, password: str | None, timeout: float
+    node: lib.ClusterNode, work_dir: Path, *, credentials: Credentials, timeout: float
 ) -> lib.Snapshot:
-    return lib.take_snapshot(node, work_dir, password, timeout=timeout)
+    return lib.take_snapshot(node, work_dir, credentials, timeout=timeout)
 
 
 @app.command("list")
@@ -251,13 +280,16 @@ def load(
         float,
         typer.Option("--load-timeout", help="Seconds a temporary server may take to load."),
     ] = lib.DEFAULT_LOAD_TIMEOUT_SECONDS,
+    password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
 ) -> None:
     """Copy every key of the restored RDB files into a cluster (any slot layout)."""
     with _errors_as_one_line():
-        password = lib.read_password(os.environ)
+        seed = parse_endpoint(cluster)
+        credentials = _credentials(password_file, user, user_file)
         manifest = lib.read_restored_set(from_dir)
-        seed = lib.parse_endpoint(cluster)
-        target = lib.connect_cluster(seed, password)
+        target = lib.connect_cluster(seed, credentials)
         try:
             counts = lib.load_set(
                 from_dir, target, replace=replace, reporter=_reporter(), timeout=load_timeout

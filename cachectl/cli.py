@@ -31,13 +31,12 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import redis
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from cachectl import backup_cli, edge, failover, health, invalidate, warm
+from cachectl import backup_cli, edge, failover, health, invalidate, warm, wording
 from cachectl.connection import (
     CachectlError,
     ClusterView,
@@ -63,15 +62,7 @@ _fail = fail
 
 
 def _one_line_errors() -> contextlib.AbstractContextManager[None]:
-    return one_line_errors(
-        (
-            (CachectlError, str),
-            (
-                redis.AuthenticationError,
-                lambda e: f"Redis refused the password: {e}; check REDISCLI_AUTH",
-            ),
-        )
-    )
+    return one_line_errors()
 
 
 NodeOption = Annotated[
@@ -91,6 +82,19 @@ PasswordFileOption = Annotated[
         help="File holding the password (mode 0600). Default: REDISCLI_AUTH.",
     ),
 ]
+UserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        help="Redis ACL user to authenticate as (default: REDIS_USER_FILE, REDIS_USER, "
+        "else the default user).",
+        show_default=False,
+    ),
+]
+UserFileOption = Annotated[
+    Path | None,
+    typer.Option("--user-file", help="File holding the ACL user name.", show_default=False),
+]
 TlsOption = Annotated[bool, typer.Option("--tls", help="Connect with TLS.")]
 TlsCaOption = Annotated[
     Path | None,
@@ -101,9 +105,14 @@ TlsCaOption = Annotated[
 
 
 def _settings(
-    node: str | None, password_file: Path | None, tls: bool, tls_ca_file: Path | None
+    node: str | None,
+    password_file: Path | None,
+    tls: bool,
+    tls_ca_file: Path | None,
+    user: str | None = None,
+    user_file: Path | None = None,
 ) -> ConnectionSettings:
-    return settings_from(node, password_file, tls, tls_ca_file)
+    return settings_from(node, password_file, tls, tls_ca_file, user=user, user_file=user_file)
 
 
 def _console() -> Console:
@@ -160,29 +169,52 @@ def health_command(
     ] = None,
     node: NodeOption = None,
     password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
     tls: TlsOption = False,
     tls_ca_file: TlsCaOption = None,
 ) -> None:
     """Check the cluster against ADR-011's validation checklist; exit 1 when a check fails."""
     with _one_line_errors():
-        view = connect(_settings(node, password_file, tls, tls_ca_file))
-        report = health.check_health(view, node_hosts_file=node_hosts, prometheus_url=prometheus)
+        settings = _settings(node, password_file, tls, tls_ca_file, user, user_file)
+        try:
+            view = connect(settings)
+        except CachectlError as error:
+            # Still a checklist (every check unknown, and why): the incident runbook saves it.
+            seeds = ",".join(str(seed) for seed in settings.seeds)
+            report = health.unreachable_report(seeds, str(error))
+        else:
+            report = health.check_health(
+                view, node_hosts_file=node_hosts, prometheus_url=prometheus
+            )
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:
         primaries = sum(1 for n in report.nodes if n.entry.is_primary and n.entry.slots)
-        typer.echo(
-            f"Redis Cluster seen from {report.seed}: {len(report.nodes)} nodes, "
-            f"{primaries} primaries (host of a node: {report.host_source})"
-        )
+        if report.error is None:
+            typer.echo(
+                f"Redis Cluster seen from {report.seed}: {len(report.nodes)} nodes, "
+                f"{primaries} primaries (host of a node: {report.host_source})"
+            )
+        else:
+            typer.echo(f"Redis Cluster at {report.seed}: not reached")
         for check in report.checks:
             typer.echo(check.line)
-        typer.echo("")
-        _console().print(_node_table(report))
+        if report.nodes:
+            typer.echo("")
+            _console().print(_node_table(report))
+    if report.error is not None:
+        raise _fail(report.error)
     failed = [check for check in report.checks if check.status is health.Status.FAIL]
-    if failed:
-        names = ", ".join(check.name for check in failed)
-        raise _fail(f"{len(failed)} of {len(report.checks)} checks failed: {names}")
+    unknown = [check for check in report.checks if check.status is health.Status.UNKNOWN]
+    if failed or unknown:
+        parts = [f"{len(failed)} of {len(report.checks)} checks failed"]
+        parts += [f"{len(unknown)} unknown"] if unknown else []
+        names = ", ".join(check.name for check in [*failed, *unknown])
+        raise _fail(
+            f"{', '.join(parts)}: {names}; see the lines above and "
+            "docs/runbooks/ for the matching runbook"
+        )
 
 
 # ---- warm --------------------------------------------------------------------------------
@@ -214,6 +246,10 @@ class _WarmReporter(warm.Reporter):
         self.close()
         self.console.print(f"✓ {label}: {summary}", markup=False)
 
+    def step_failed(self, label: str, reason: str) -> None:
+        self.close()
+        self.console.print(f"✗ {label}: {reason}", markup=False)
+
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
@@ -230,6 +266,8 @@ def warm_command(
     plan: Annotated[Path, typer.Option("--plan", help="Warming plan (YAML or JSON).")],
     node: NodeOption = None,
     password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
     tls: TlsOption = False,
     tls_ca_file: TlsCaOption = None,
 ) -> None:
@@ -238,7 +276,7 @@ def warm_command(
     reporter = _WarmReporter(console)
     with _one_line_errors():
         warm_plan = warm.load_plan(plan)
-        view = connect(_settings(node, password_file, tls, tls_ca_file))
+        view = connect(_settings(node, password_file, tls, tls_ca_file, user, user_file))
         before = warm.cluster_figures(view)
         started = time.monotonic()
         cluster: Any = view.cluster_client()
@@ -270,17 +308,23 @@ def warm_command(
         markup=False,
     )
     in_time = elapsed < limit_seconds
-    console.print(
-        f"{'✓' if in_time else '✗'} elapsed {elapsed:.1f} s "
-        f"(limit {warm_plan.completion_limit_minutes:g} min)",
-        markup=False,
-    )
+    limit_text = f"limit {warm_plan.completion_limit_minutes:g} min"
     if result.failure is not None:
-        raise _fail(f"warming stopped at {result.failure}")
+        console.print(
+            f"✗ warming failed after {elapsed:.1f} s ({len(result.steps_done)} steps done, "
+            f"{limit_text})",
+            markup=False,
+        )
+        raise _fail(
+            f"warming stopped at {result.failure}; fix that step and rerun the plan "
+            "(the keys already written stay, rewriting them is harmless)"
+        )
+    console.print(f"{'✓' if in_time else '✗'} elapsed {elapsed:.1f} s ({limit_text})", markup=False)
     if not in_time:
         raise _fail(
             f"warming took {elapsed / 60:.1f} min, "
-            f"over the {warm_plan.completion_limit_minutes:g} min limit"
+            f"over the {warm_plan.completion_limit_minutes:g} min limit; warm fewer keys per "
+            "tier or ask the services to warm faster (docs/runbooks/)"
         )
 
 
@@ -352,6 +396,8 @@ def invalidate_command(
     ] = None,
     node: NodeOption = None,
     password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
     tls: TlsOption = False,
     tls_ca_file: TlsCaOption = None,
 ) -> None:
@@ -387,7 +433,8 @@ def invalidate_command(
             raise CachectlError(
                 "nothing to invalidate: give --key, --pattern, --bump or an --edge-* option"
             )
-        zone_token = edge.zone_and_token(zone_id) if purges and not dry_run else None
+        # Also for a dry run: it is where an operator finds out a purge could not be sent.
+        zone_token = edge.zone_and_token(zone_id) if purges else None
 
         if version is not None:
             console.print(
@@ -397,13 +444,18 @@ def invalidate_command(
                 markup=False,
             )
         if keys or selection is not None:
-            view = connect(_settings(node, password_file, tls, tls_ca_file))
+            view = connect(_settings(node, password_file, tls, tls_ca_file, user, user_file))
             if keys:
                 _remove_exact(console, view, keys, dry_run)
             if selection is not None:
+                twin = (
+                    invalidate.hash_tag_twin(pattern)
+                    if pattern is not None and not hash_tag
+                    else None
+                )
                 _remove_selection(
                     console, view, selection, dry_run=dry_run, yes=yes,
-                    confirm_above=confirm_above, batch=batch,
+                    confirm_above=confirm_above, batch=batch, hash_tag_twin=twin,
                 )  # fmt: skip
         if purges:
             _purge(console, purges, zone_token, cloudflare_base_url, dry_run=dry_run, yes=yes)
@@ -416,10 +468,12 @@ def _remove_exact(console: Console, view: ClusterView, keys: list[str], dry_run:
             present = sum(int(client.exists(k)) for k in keys)
         finally:
             client.close()
-        console.print(f"dry run: {present} of {len(keys)} keys exist", markup=False)
+        console.print(
+            f"dry run: {present} of {wording.count(len(keys), 'key')} exist", markup=False
+        )
         return
     removed = invalidate.remove_keys(view, keys)
-    console.print(f"removed {removed} of {len(keys)} keys", markup=False)
+    console.print(f"removed {removed} of {wording.count(len(keys), 'key')}", markup=False)
 
 
 def _remove_selection(
@@ -431,11 +485,23 @@ def _remove_selection(
     yes: bool,
     confirm_above: int,
     batch: int,
+    hash_tag_twin: invalidate.Selection | None = None,
 ) -> None:
     counts = invalidate.count_matches(view, selection)
     total = sum(counts.values())
-    shards = ", ".join(f"{count} on {where}" for where, count in counts.items())
-    console.print(f"{total} {selection.description} ({shards})", markup=False)
+    shards = ", ".join(f"{number} on {where}" for where, number in counts.items())
+    console.print(
+        f"{wording.count(total, 'key')} matching {selection.description} ({shards})",
+        markup=False,
+    )
+    if total == 0 and hash_tag_twin is not None:
+        tagged = sum(invalidate.count_matches(view, hash_tag_twin).values())
+        if tagged:
+            console.print(
+                f"hint: {wording.count(tagged, 'key')} matching the hash-tagged form "
+                f"{hash_tag_twin.description}: rerun with --hash-tag",
+                markup=False,
+            )
     if dry_run:
         console.print("dry run: nothing removed", markup=False)
         return
@@ -444,7 +510,7 @@ def _remove_selection(
     if total > confirm_above and not yes:
         if not sys.stdin.isatty():
             raise CachectlError(
-                f"{total} keys match, more than --confirm-above {confirm_above}: "
+                f"{wording.count(total, 'key')} match, more than --confirm-above {confirm_above}: "
                 "rerun with --yes to remove them"
             )
         if not typer.confirm(f"Remove {total} keys?", default=False):
@@ -460,7 +526,7 @@ def _remove_selection(
             )
     else:
         removal = invalidate.remove_matches(view, selection, batch=batch)
-    console.print(f"removed {removal.removed} keys", markup=False)
+    console.print(f"removed {wording.count(removal.removed, 'key')}", markup=False)
     if removal.errors:
         sample = "; ".join(removal.errors[:3])
         raise CachectlError(f"{len(removal.errors)} keys could not be removed (rerun): {sample}")
@@ -475,7 +541,7 @@ def _purge(
     dry_run: bool,
     yes: bool,
 ) -> None:
-    if dry_run or zone_token is None:
+    if dry_run or zone_token is None:  # zone_token is None only when there is nothing to purge
         for request in purges:
             console.print(f"dry run: would purge {request.describe()}", markup=False)
         return
@@ -512,22 +578,44 @@ def failover_command(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the switch.")
     ] = failover.DEFAULT_TIMEOUT,
+    retry_within: Annotated[
+        float,
+        typer.Option(
+            "--retry-within",
+            help="When Redis refuses (a failover of the shard moments ago), retry by itself if "
+            "its retry window opens within these seconds; else stop and say when to retry.",
+        ),
+    ] = failover.DEFAULT_RETRY_WITHIN,
     seed: Annotated[
         str | None,
         typer.Option("--seed", envvar="CACHECTL_NODE", help="Other members to discover from."),
     ] = None,
     password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
     tls: TlsOption = False,
     tls_ca_file: TlsCaOption = None,
 ) -> None:
     """Promote a replica (CLUSTER FAILOVER); wait until roles switched and the cluster is ok."""
     with _one_line_errors():
         endpoint = parse_endpoint(target)
-        settings = settings_from(seed, password_file, tls, tls_ca_file, extra_seeds=[endpoint])
-        result = failover.failover(settings, endpoint, force=force, timeout=timeout)
+        settings = settings_from(
+            seed,
+            password_file,
+            tls,
+            tls_ca_file,
+            extra_seeds=[endpoint],
+            user=user,
+            user_file=user_file,
+        )
+        result = failover.failover(
+            settings, endpoint, force=force, timeout=timeout, retry_within=retry_within
+        )
     plan = result.plan
+    retried = " (retried once the other primaries could vote again)" if result.attempts > 1 else ""
     typer.echo(
-        f"failover done in {result.seconds:.1f} s: {describe(plan.replica)} is now the primary "
+        f"failover done in {result.seconds:.1f} s{retried}: {describe(plan.replica)} is now "
+        "the primary "
         f"of {plan.primary.slot_count} slots; {describe(plan.primary)} replicates it "
         "when it answers"
     )
@@ -548,13 +636,15 @@ def rebalance_command(
     ] = False,
     node: NodeOption = None,
     password_file: PasswordFileOption = None,
+    user: UserOption = None,
+    user_file: UserFileOption = None,
     tls: TlsOption = False,
     tls_ca_file: TlsCaOption = None,
 ) -> None:
     """Move slots so primaries hold even shares (after adding or removing nodes)."""
     with _one_line_errors():
         failover.rebalance(
-            _settings(node, password_file, tls, tls_ca_file),
+            _settings(node, password_file, tls, tls_ca_file, user, user_file),
             threshold=threshold,
             use_empty_masters=use_empty_masters,
             simulate=simulate,

@@ -7,15 +7,14 @@ Redis >= 7, its announced host name. A node is then reached by that host name wh
 (inside Kubernetes, the pod's DNS name: TLS certificates can name it) and by its announced IP
 otherwise (the local lab's names end in `.invalid` on purpose).
 
-The password never comes from a flag (flags show in `ps`): REDISCLI_AUTH, as redis-cli reads it,
-or a file given by `--password-file` / REDIS_PASSWORD_FILE that no one else may read.
+Credentials come from the one reader, `cachectl.credentials` (its docstring has the precedence);
+addresses from the one parser here, `parse_endpoint`, which the backup program uses too.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +26,8 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
+from cachectl.credentials import Credentials, read_credentials
+from cachectl.errors import CachectlError, UsageError, redis_auth_message
 from cachectl.topology import SLOT_COUNT, ClusterEntry, parse_cluster_nodes
 
 __all__ = [
@@ -39,78 +40,58 @@ __all__ = [
     "connect",
     "parse_endpoint",
     "parse_endpoints",
-    "read_password",
 ]
 
 NODE_ENV = "CACHECTL_NODE"
-PASSWORD_ENV = "REDISCLI_AUTH"
-PASSWORD_FILE_ENV = "REDIS_PASSWORD_FILE"
+NO_CREDENTIALS = Credentials(None, None)
 
 
-class CachectlError(Exception):
-    """A failure to report to the operator as one line; the message says what to do."""
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Endpoint:
+    """host:port of a Redis node."""
+
     host: str
     port: int
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 def parse_endpoint(text: str) -> Endpoint:
-    """`host:port` (IPv6 as `[::1]:6379`) as an Endpoint; CachectlError when malformed."""
+    """`host:port` (IPv6 as `[::1]:6379`) as an Endpoint; UsageError (exit 2) when malformed."""
     value = text.strip()
     host, separator, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise CachectlError(f"bad node address {text!r}: expected host:port, e.g. redis:6379")
+    host = host.removeprefix("[").removesuffix("]")
+    if (
+        not separator
+        or not host
+        or any(character.isspace() or not character.isprintable() for character in host)
+        or not port.isascii()
+        or not port.isdigit()
+        or len(port) > 5
+        or not 0 < int(port) < 65536
+    ):
+        raise UsageError(f"bad node address {text!r}: expected host:port, e.g. redis:6379")
     return Endpoint(host, int(port))
 
 
 def parse_endpoints(text: str) -> list[Endpoint]:
-    """Comma- or space-separated `host:port` addresses."""
-    items = [item for item in text.replace(",", " ").split() if item]
-    if not items:
-        raise CachectlError(f"no node given: pass --node host:port or set {NODE_ENV}")
-    return [parse_endpoint(item) for item in items]
-
-
-def read_password(environ: Mapping[str, str], password_file: Path | None) -> str | None:
-    """The cluster's password: the file when given, else REDISCLI_AUTH, else none.
-
-    A file readable by group or others is refused: the password would not be a secret there.
-    """
-    if password_file is not None:
-        try:
-            mode = password_file.stat().st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise CachectlError(
-                    f"{password_file} is readable by others (mode {stat.S_IMODE(mode):o}); "
-                    f"run chmod 600 {password_file}"
-                )
-            password = password_file.read_text().strip()
-        except OSError as error:
-            raise CachectlError(f"cannot read the password file: {error.strerror}") from None
-        if not password:
-            raise CachectlError(f"{password_file} is empty")
-        return password
-    return environ.get(PASSWORD_ENV) or None
+    """Addresses separated by commas or whitespace; none for an empty text."""
+    return [parse_endpoint(item) for item in text.replace(",", " ").split() if item]
 
 
 @dataclass(frozen=True)
 class ConnectionSettings:
     seeds: tuple[Endpoint, ...]
-    password: str | None = None
+    credentials: Credentials = NO_CREDENTIALS
     tls: bool = False
     tls_ca_file: Path | None = None
     socket_timeout: float = 5.0
 
     def client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
-            "password": self.password,
+            "username": self.credentials.user,
+            "password": self.credentials.password,
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": min(self.socket_timeout, 3.0),
             "decode_responses": True,
@@ -209,13 +190,18 @@ def connect(settings: ConnectionSettings) -> ClusterView:
         client = redis.Redis(host=seed.host, port=seed.port, **settings.client_options())
         try:
             entries = parse_cluster_nodes(cluster_nodes_text(client))
-        except redis.AuthenticationError as error:
-            failures.append(f"{seed}: authentication failed ({error}); check {PASSWORD_ENV}")
-            continue
-        except redis.ResponseError as error:
+        except redis.RedisError as error:
+            credentials = settings.credentials
+            refusal = redis_auth_message(error, credentials.source, credentials.user)
+            if refusal is not None:
+                # The same answer from every seed: the others would only repeat it.
+                raise CachectlError(f"{seed}: {refusal}") from None
+            if not isinstance(error, redis.ResponseError):
+                failures.append(f"{seed}: {error}")
+                continue
             failures.append(f"{seed}: {error} (is it a cluster node?)")
             continue
-        except (redis.RedisError, OSError) as error:
+        except OSError as error:
             failures.append(f"{seed}: {error}")
             continue
         finally:
@@ -224,7 +210,10 @@ def connect(settings: ConnectionSettings) -> ClusterView:
             failures.append(f"{seed}: CLUSTER NODES listed no member")
             continue
         return ClusterView(settings, seed, entries)
-    raise CachectlError("cannot reach the cluster: " + "; ".join(failures))
+    raise CachectlError(
+        "cannot reach the cluster: " + "; ".join(failures) + "; check --node / CACHECTL_NODE "
+        "and that the nodes are up"
+    )
 
 
 def settings_from(
@@ -234,18 +223,21 @@ def settings_from(
     tls_ca_file: Path | None,
     environ: Mapping[str, str] | None = None,
     extra_seeds: Sequence[Endpoint] = (),
+    *,
+    user: str | None = None,
+    user_file: Path | None = None,
 ) -> ConnectionSettings:
     """Settings from the command line's values (a flag wins over its variable)."""
     env = os.environ if environ is None else environ
     text = nodes or env.get(NODE_ENV, "")
-    seeds = [*extra_seeds, *parse_endpoints(text)] if text else list(extra_seeds)
+    seeds = [*extra_seeds, *parse_endpoints(text)]
     if not seeds:
         raise CachectlError(f"no node given: pass --node host:port or set {NODE_ENV}")
-    if password_file is None and env.get(PASSWORD_FILE_ENV):
-        password_file = Path(env[PASSWORD_FILE_ENV])
     return ConnectionSettings(
         seeds=tuple(seeds),
-        password=read_password(env, password_file),
+        credentials=read_credentials(
+            env, password_file=password_file, user=user, user_file=user_file
+        ),
         tls=tls or tls_ca_file is not None,
         tls_ca_file=tls_ca_file,
     )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from cachectl.connection import CachectlError
+from cachectl.wording import count_plural
 
 PURGE_BATCH = 30
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
@@ -43,7 +44,7 @@ class PurgeRequest:
     def describe(self) -> str:
         if self.kind == "purge_everything":
             return "everything"
-        return f"{len(self.items)} {self.kind}: {', '.join(self.items)}"
+        return f"{count_plural(len(self.items), self.kind)}: {', '.join(self.items)}"
 
 
 def _strip_scheme(prefix: str) -> str:
@@ -102,10 +103,16 @@ def zone_and_token(
     env = os.environ if environ is None else environ
     zone = zone_id or env.get(ZONE_ENV, "")
     if not zone:
-        raise CachectlError(f"no zone: pass --zone-id or set {ZONE_ENV}")
+        raise CachectlError(
+            f"no zone: pass --zone-id or set {ZONE_ENV} (also for --dry-run, which checks "
+            "what a purge needs before you need it)"
+        )
     token = env.get(TOKEN_ENV, "")
     if not token:
-        raise CachectlError(f"no API token: set {TOKEN_ENV} (a token with Cache Purge permission)")
+        raise CachectlError(
+            f"no API token: set {TOKEN_ENV} to a token with the Cache Purge permission on the "
+            "zone (also for --dry-run)"
+        )
     return zone, token
 
 

@@ -3,8 +3,11 @@
 
 `gather` reads what every member says (CLUSTER NODES from the seed; INFO and CLUSTER INFO from
 each member); `evaluate` turns those plain reports into checks, so the rules are testable
-without a server. A check passes, fails, or is skipped when there is nothing to measure yet
-(a hit rate before any lookup).
+without a server. A check passes, fails, is skipped when there is nothing to measure yet (a hit
+rate before any lookup), or is unknown when what it needs could not be read (Prometheus down,
+the cluster unreachable): the report still holds every check it could do, with the reason for
+each unknown one, so the incident runbook's `cachectl health --json > health-<time>.json`
+saves the Redis checklist even when Prometheus is down.
 
 "Every primary has a replica on another host": Redis only knows the host a member announces.
 By default the host of a member is its announced host name (the pod's DNS name in Kubernetes,
@@ -39,6 +42,7 @@ from cachectl.connection import (
     info,
     keyspace_keys,
 )
+from cachectl.errors import UsageError
 from stackconfig.thresholds import AlertThresholds
 
 ADR_THRESHOLDS = AlertThresholds()
@@ -52,9 +56,15 @@ class Status(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     SKIP = "skip"
+    UNKNOWN = "unknown"
 
 
-MARKS: Mapping[Status, str] = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "–"}
+MARKS: Mapping[Status, str] = {
+    Status.PASS: "✓",
+    Status.FAIL: "✗",
+    Status.SKIP: "–",
+    Status.UNKNOWN: "?",
+}
 
 
 @dataclass(frozen=True)
@@ -110,14 +120,17 @@ class HealthReport:
     nodes: Sequence[NodeReport]
     checks: Sequence[Check]
     host_source: str
+    error: str | None = None
+    """Why the cluster could not be read at all (every check is then unknown)."""
 
     @property
     def ok(self) -> bool:
-        return all(check.status is not Status.FAIL for check in self.checks)
+        return all(check.status in (Status.PASS, Status.SKIP) for check in self.checks)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "error": self.error,
             "seed": self.seed,
             "hostSource": self.host_source,
             "checks": [
@@ -184,12 +197,13 @@ def evaluate(
     nodes: Sequence[NodeReport],
     *,
     node_hosts: Mapping[str, str] | None = None,
-    service_hit_rates: Sequence[ServiceHitRate] | None = None,
+    service_hit_rates: Sequence[ServiceHitRate] | str | None = None,
     hit_rate_min: float = HIT_RATE_MIN,
     memory_max: float = MEMORY_MAX,
 ) -> list[Check]:
     """The checklist for these member reports; `service_hit_rates` (from Prometheus) replaces
-    the rate computed from the members' INFO counters."""
+    the rate computed from the members' INFO counters; a string there is why Prometheus could
+    not be read (the hit rate is then unknown, every other check still done)."""
     reachable = [node for node in nodes if node.reachable]
     return [
         _cluster_state(nodes),
@@ -299,10 +313,16 @@ def _evictions(nodes: Sequence[NodeReport]) -> Check:
 
 def _hit_rate(
     nodes: Sequence[NodeReport],
-    service_hit_rates: Sequence[ServiceHitRate] | None,
+    service_hit_rates: Sequence[ServiceHitRate] | str | None,
     hit_rate_min: float,
 ) -> Check:
     name = f"cache hit rate above {hit_rate_min * 100:.0f} %"
+    if isinstance(service_hit_rates, str):
+        return Check(
+            name,
+            Status.UNKNOWN,
+            f"{service_hit_rates}; rerun without --prometheus to judge the nodes' INFO counters",
+        )
     if service_hit_rates is not None:
         if not service_hit_rates:
             return Check(name, Status.SKIP, "Prometheus has no cache_hit_rate sample yet")
@@ -377,7 +397,7 @@ def prometheus_hit_rates(base_url: str, timeout: float = 10.0) -> list[ServiceHi
         with urllib.request.urlopen(url, timeout=timeout) as response:
             body: Any = json.load(response)
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise CachectlError(f"Prometheus at {base_url}: {error}") from None
+        raise CachectlError(f"Prometheus at {base_url} is unreachable: {error}") from None
     document: Any = cast(dict[str, Any], body) if isinstance(body, dict) else {}
     if document.get("status") != "success":
         raise CachectlError(f"Prometheus at {base_url} did not answer the query: {body!r:.200}")
@@ -404,11 +424,26 @@ def check_health(
     host_source = "announced host name (or IP)"
     if node_hosts_file is not None:
         try:
-            node_hosts = parse_node_hosts(node_hosts_file.read_text())
+            node_hosts = parse_node_hosts(node_hosts_file.read_text(encoding="utf-8"))
         except OSError as error:
             raise CachectlError(f"cannot read {node_hosts_file}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{node_hosts_file} is not UTF-8 text; save it as UTF-8") from None
         host_source = f"hosts from {node_hosts_file}"
-    rates = prometheus_hit_rates(prometheus_url) if prometheus_url else None
+    rates: list[ServiceHitRate] | str | None = None
+    if prometheus_url:
+        try:
+            rates = prometheus_hit_rates(prometheus_url)
+        except CachectlError as error:
+            rates = str(error)
     nodes = gather(view)
     checks = evaluate(nodes, node_hosts=node_hosts, service_hit_rates=rates)
     return HealthReport(seed=str(view.seed), nodes=nodes, checks=checks, host_source=host_source)
+
+
+def unreachable_report(seed: str, reason: str) -> HealthReport:
+    """The checklist when no member could be read: every check unknown, with the reason."""
+    checks = [Check(check.name, Status.UNKNOWN, reason) for check in evaluate([])]
+    return HealthReport(
+        seed=seed, nodes=[], checks=checks, host_source="(cluster not reached)", error=reason
+    )

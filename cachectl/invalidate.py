@@ -69,7 +69,7 @@ def pattern_selection(text: str, *, hash_tag: bool = False, allow_all: bool = Fa
             raise CachectlError(
                 f"pattern {text!r} matches every key: pass --all as well to remove every key"
             )
-        return Selection(EVERY_KEY, "every key")
+        return Selection(EVERY_KEY, "* (every key)")
     if allow_all:
         raise CachectlError("--all is only for a pattern that matches every key ('*')")
     parts = _segments(text, "--pattern")
@@ -77,7 +77,15 @@ def pattern_selection(text: str, *, hash_tag: bool = False, allow_all: bool = Fa
         pattern = invalidation_pattern(*parts, hash_tag=hash_tag)
     except InvalidKeySegment as error:
         raise CachectlError(f"--pattern {text!r}: {error}") from None
-    return Selection(pattern, f"keys matching {pattern}")
+    return Selection(pattern, pattern)
+
+
+def hash_tag_twin(text: str) -> Selection | None:
+    """The hash-tagged form of `--pattern TEXT` given without --hash-tag (None for `*`): when
+    the plain form finds nothing, the twin tells whether --hash-tag was forgotten."""
+    if matches_every_key(text):
+        return None
+    return pattern_selection(text, hash_tag=True)
 
 
 @dataclass(frozen=True)

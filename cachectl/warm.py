@@ -26,6 +26,7 @@ The run stops at the first failing step; what ran before stays written.
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.request
@@ -38,12 +39,16 @@ import redis
 import yaml
 
 from cachectl.connection import CachectlError, ClusterView, info, keyspace_keys
+from cachectl.errors import UsageError
+from cachectl.wording import count
 from cachekit.keys import InvalidKeySegment, cache_key
 
 TIERS = ("hot", "warm", "cold")
 COMPLETION_LIMIT_MINUTES = 30.0
 """ADR-011 checklist: cache warming completion time within SLA (< 30 minutes)."""
 DEFAULT_POST_TIMEOUT = 600.0
+MAX_POST_TIMEOUT = 86400.0
+"""A day: beyond it a timeout is a typo (and the socket layer overflows on infinity)."""
 WRITE_BATCH = 500
 
 KeyFormat = Literal["lines", "jsonl"]
@@ -112,16 +117,27 @@ def _step(raw: object, where: str, base_dir: Path) -> Step:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise CachectlError(f"{where}.post: an http(s) URL, got {url!r}")
         timeout = item.get("timeoutSeconds", DEFAULT_POST_TIMEOUT)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise CachectlError(f"{where}.timeoutSeconds: a positive number, got {timeout!r}")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or not 0 < timeout <= MAX_POST_TIMEOUT
+        ):
+            raise CachectlError(
+                f"{where}.timeoutSeconds: a number of seconds in (0, {MAX_POST_TIMEOUT:g}], "
+                f"got {timeout!r}"
+            )
         body = item.get("body")
         if body is not None and not isinstance(body, dict):
             raise CachectlError(f"{where}.body: a mapping (sent as JSON), got {body!r}")
         return PostStep(url, float(timeout), cast(dict[str, Any] | None, body))
     name = item["keys"]
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name or "\0" in name:
         raise CachectlError(f"{where}.keys: a file name, got {name!r}")
-    path = (base_dir / name).resolve()
+    try:
+        path = (base_dir / name).resolve()
+    except (OSError, RuntimeError) as error:
+        raise CachectlError(f"{where}.keys: cannot resolve {name!r}: {error}") from None
     return KeysStep(path, _key_format(path, item.get("format"), where))
 
 
@@ -134,8 +150,13 @@ def parse_plan(data: object, base_dir: Path) -> WarmPlan:
     if unknown:
         raise CachectlError(f"plan: unknown field(s) {', '.join(unknown)}")
     limit = document.get("completionLimitMinutes", COMPLETION_LIMIT_MINUTES)
-    if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
-        raise CachectlError(f"completionLimitMinutes: a positive number, got {limit!r}")
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int | float)
+        or not math.isfinite(limit)
+        or limit <= 0
+    ):
+        raise CachectlError(f"completionLimitMinutes: a positive finite number, got {limit!r}")
     raw_tiers = document.get("tiers")
     if not isinstance(raw_tiers, dict) or not raw_tiers:
         raise CachectlError("tiers: a mapping of hot, warm and/or cold to lists of steps")
@@ -158,22 +179,29 @@ def parse_plan(data: object, base_dir: Path) -> WarmPlan:
 
 
 def load_plan(path: Path) -> WarmPlan:
+    """The plan at `path`; a malformed plan is a UsageError (exit 2) naming the file and field."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise CachectlError(f"cannot read the plan {path}: {error.strerror}") from None
+        raise UsageError(f"cannot read the plan {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text; save the plan as UTF-8") from None
     try:
         data: object = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as error:
-        raise CachectlError(
-            f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {error}"
-        ) from None
+    except (ValueError, RecursionError, yaml.YAMLError) as error:
+        kind = path.suffix.lstrip(".") or "YAML"
+        first = (
+            " ".join(str(error).split())[:200]
+            if not isinstance(error, RecursionError)
+            else ("nested too deeply")
+        )
+        raise UsageError(f"{path}: not valid {kind}: {first}") from None
     try:
         return parse_plan(data, path.parent)
     except WarmError:
         raise
     except CachectlError as error:
-        raise CachectlError(f"{path}: {error}") from None
+        raise UsageError(f"{path}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -225,7 +253,10 @@ def parse_key_line(line: str, key_format: KeyFormat) -> KeyRecord | None:
     if not text or text.startswith("#"):
         return None
     if key_format == "jsonl":
-        item: object = json.loads(text)
+        try:
+            item: object = json.loads(text)
+        except RecursionError:
+            raise ValueError("nested too deeply to be a key record") from None
         if not isinstance(item, dict):
             raise ValueError('expected {"key": ..., "value": ..., "ttl": ...}')
         record = cast(dict[str, Any], item)
@@ -293,6 +324,7 @@ class Reporter:
     def step_started(self, label: str, total: int | None) -> None: ...
     def advance(self, amount: int) -> None: ...
     def step_done(self, label: str, summary: str) -> None: ...
+    def step_failed(self, label: str, reason: str) -> None: ...
 
 
 @dataclass
@@ -382,12 +414,17 @@ def run_plan(
                     total = count_records(step.path)
                 except OSError as error:
                     raise WarmError(f"cannot read {step.path}: {error.strerror}") from None
+                except UnicodeDecodeError as error:
+                    raise WarmError(
+                        f"{step.path.name} is not UTF-8 (byte {error.start}); save it as UTF-8"
+                    ) from None
                 reporter.step_started(label, total)
                 written = keys_step(step, write, reporter)
                 result.keys_written += written
-                summary = f"{written} keys written"
+                summary = f"{count(written, 'key')} written"
         except CachectlError as error:
             result.failure = f"{label}: {error}"
+            reporter.step_failed(label, str(error))
             return result
         reporter.step_done(label, summary)
         result.steps_done.append(label)

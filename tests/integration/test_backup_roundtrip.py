@@ -414,7 +414,7 @@ def test_backup_refuses_a_cluster_with_a_failed_primary(
 
 @pytest.mark.parametrize(
     ("password", "message"),
-    [("not-the-password", "invalid username-password"), ("", "authentication required")],
+    [("not-the-password", "refused the password from REDISCLI_AUTH"), ("", "no password given")],
 )
 def test_a_wrong_or_missing_password_is_one_line_that_names_the_variable(
     cluster: LocalCluster, s3: S3Sandbox, password: str, message: str

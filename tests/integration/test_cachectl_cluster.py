@@ -147,7 +147,10 @@ def test_health_reads_the_hit_rate_from_prometheus(cli: Cli) -> None:
     assert prometheus.queries == ["/api/v1/query?query=cache_hit_rate"]
     assert result.exit_code == 1
     assert "✗ cache hit rate above 95 %: below in cart 91.2 % (cache_hit_rate)" in result.stdout
-    assert result.stderr.strip() == "error: 1 of 8 checks failed: cache hit rate above 95 %"
+    assert result.stderr.strip() == (
+        "error: 1 of 8 checks failed: cache hit rate above 95 %; see the lines above and "
+        "docs/runbooks/ for the matching runbook"
+    )
 
 
 # ---- warm --------------------------------------------------------------------------------
@@ -243,8 +246,12 @@ def test_warm_stops_at_the_first_failing_step(
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"error: warming stopped at hot 1: POST {warm_service.url}/api/cache/warm/broken: "
-        f"POST {warm_service.url}/api/cache/warm/broken answered HTTP 503 Service Unavailable"
+        f"POST {warm_service.url}/api/cache/warm/broken answered HTTP 503 Service Unavailable; "
+        "fix that step and rerun the plan (the keys already written stay, rewriting them is "
+        "harmless)"
     )
+    assert f"✗ hot 1: POST {warm_service.url}/api/cache/warm/broken" in result.stdout
+    assert "✗ warming failed" in result.stdout and "✓ elapsed" not in result.stdout
     assert client.exists("warmtest:session:1:v1") == 0
 
 

@@ -4,11 +4,13 @@
 # getent; no bash, no python) and, in the local lab, under Debian's sh with the same redis-cli.
 #
 # Environment read here:
-#   REDIS_USER           ACL user the scripts connect as (the `operator` in the pods); unset: the
-#                        `default` user (single-password mode). A name is not a secret.
+#   REDIS_PASSWORD_FILE  file holding the password; when set it wins over REDISCLI_AUTH.
 #   REDISCLI_AUTH        password of that user; redis-cli reads it from the environment, so it
 #                        never appears on a command line (visible in `ps`).
-#   REDIS_PASSWORD_FILE  file holding the password, read when REDISCLI_AUTH is unset.
+#   REDIS_USER_FILE      file holding the Redis ACL user name; wins over REDIS_USER.
+#   REDIS_USER           the ACL user name (none: Redis's `default` user).
+#                        Credentials follow cachectl's rules (cachectl/credentials.py): a file
+#                        beats a value, trailing CR/LF are removed, a line break inside refused.
 #   REDIS_PORT           this node's client port (default 6379).
 #   REDIS_HOST           address the probes and preStop hook use to reach this node; default:
 #                        the first address of REDIS_BIND, or 127.0.0.1 when it binds everywhere.
@@ -25,13 +27,51 @@ die() {
     exit 1
 }
 
-# Exports REDISCLI_AUTH from REDIS_PASSWORD_FILE when it is not already set.
+# $1 without its trailing CR and LF characters (a file's final newline, a Windows editor's CR).
+trim_line_breaks() {
+    _tl_value=$1
+    _tl_cr=$(printf '\r')
+    while :; do
+        case "$_tl_value" in
+            *"$_tl_cr") _tl_value=${_tl_value%"$_tl_cr"} ;;
+            *'
+') _tl_value=${_tl_value%?} ;;
+            *) break ;;
+        esac
+    done
+    printf '%s' "$_tl_value"
+}
+
+# The value of a credential file $2 (named by variable $1), trimmed; dies when it is unreadable,
+# empty or holds more than one line.
+read_credential_file() {
+    [ -r "$2" ] || die "$1 ($2) is not readable"
+    # The x keeps the trailing newlines from $( ) so that trim_line_breaks sees them all.
+    _rc_value=$(cat "$2"; printf x)
+    _rc_value=$(trim_line_breaks "${_rc_value%x}")
+    [ -n "$_rc_value" ] || die "$1 ($2) is empty"
+    case "$_rc_value" in
+        *'
+'* | *"$(printf '\r')"*) die "$1 ($2) holds more than one line" ;;
+    esac
+    printf '%s' "$_rc_value"
+}
+
+# Exports REDISCLI_AUTH (and REDIS_USER) by the one precedence: the file, when named, wins.
 load_password() {
-    if [ -z "${REDISCLI_AUTH:-}" ] && [ -n "${REDIS_PASSWORD_FILE:-}" ]; then
-        [ -r "$REDIS_PASSWORD_FILE" ] || die "REDIS_PASSWORD_FILE is set but not readable"
-        REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE")
+    if [ -n "${REDIS_PASSWORD_FILE:-}" ]; then
+        REDISCLI_AUTH=$(read_credential_file REDIS_PASSWORD_FILE "$REDIS_PASSWORD_FILE") || exit 1
+        export REDISCLI_AUTH
+    elif [ -n "${REDISCLI_AUTH:-}" ]; then
+        REDISCLI_AUTH=$(trim_line_breaks "$REDISCLI_AUTH")
         export REDISCLI_AUTH
     fi
+    if [ -n "${REDIS_USER_FILE:-}" ]; then
+        REDIS_USER=$(read_credential_file REDIS_USER_FILE "$REDIS_USER_FILE") || exit 1
+    elif [ -n "${REDIS_USER:-}" ]; then
+        REDIS_USER=$(trim_line_breaks "$REDIS_USER")
+    fi
+    export REDIS_USER
 }
 
 redis_port() {
