@@ -17,7 +17,6 @@ import shlex
 from dataclasses import dataclass
 
 from stackconfig import adr
-
 from stackconfig.config import MAXMEMORY_PERCENT_RANGE, EvictionPolicy, RedisConfig
 from stackconfig.quantity import quantity_bytes
 
@@ -272,11 +271,11 @@ def render_redis_conf(spec: RedisConfSpec) -> str:
                 "rdbcompression yes",
                 "rdbchecksum yes",
                 'dbfilename "dump.rdb"',
-                "# A cache keeps serving writes when a snapshot fails (say a full disk): refusing",
-                "# them would turn a backup problem into an outage of every service, and the data",
-                "# can be rebuilt from the origin. The failure is not silent: rdb_last_bgsave_status",
-                "# raises RedisPersistenceFailing (warning). A failed AOF write still stops writes",
-                "# (Redis always does) and pages.",
+                "# A cache keeps serving writes when a snapshot fails (say a full disk):",
+                "# refusing them would turn a backup problem into an outage of every service,",
+                "# and the data can be rebuilt from the origin. The failure is not silent:",
+                "# rdb_last_bgsave_status raises RedisPersistenceFailing (warning). A failed AOF",
+                "# write still stops writes (Redis always does) and pages.",
                 "stop-writes-on-bgsave-error no",
             ],
         ),

@@ -30,6 +30,7 @@ def valid_raw(**overrides: Any) -> dict[str, Any]:
             "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.example.com/id/X"
         },
         "alertingSecrets": dict(SECRETS),
+        "cloudflareAnalyticsToken": "cf-analytics-token",
     }
     raw.update(overrides)
     return raw
@@ -286,6 +287,20 @@ def test_secret_values_are_never_part_of_the_config() -> None:
     config = parse_stack_config(valid_raw())
     assert config.secret_names == frozenset(SECRETS)
     assert "k1" not in repr(config)
+    assert "cf-analytics-token" not in repr(config)
+
+
+def test_the_cloudflare_exporter_token_is_required_only_with_an_edge_and_monitoring() -> None:
+    raw = valid_raw()
+    del raw["cloudflareAnalyticsToken"]
+    assert problems_of(raw) == [
+        "cache-platform:cloudflareAnalyticsToken: is required; the Cloudflare exporter needs an "
+        "API token with Analytics:Read: pulumi config set --secret "
+        "cache-platform:cloudflareAnalyticsToken <token>"
+    ]
+    parse_stack_config({**raw, "cdn": {"enabled": False}})
+    parse_stack_config({**raw, "monitoring": {"enabled": False}})
+    parse_stack_config(raw, require_secrets=False)
 
 
 @pytest.mark.parametrize(
