@@ -190,7 +190,9 @@ def render_redis_conf(spec: RedisConfSpec) -> str:
                 f"each, over {spec.primaries}",
                 f"# primaries, plus {CONNECTION_HEADROOM:g}x headroom. Monitoring warns well "
                 "before it is reached",
-                "# (RedisConnectionsNearMaxclients); beyond it Redis refuses connections.",
+                "# (RedisConnectionsNearMaxclients); beyond it Redis refuses connections. Redis",
+                "# lowers it to the open-files limit - 32 when that is lower (it logs so); the",
+                "# alert reads the effective value from the exporter.",
                 f"maxclients {connections_per_node(spec.concurrent_users, spec.primaries)}",
             ],
         ),
