@@ -41,9 +41,8 @@ def test_every_panel_and_rule_reads_only_series_the_stack_produces(
 
 
 def test_a_panel_over_a_series_nobody_exports_is_reported() -> None:
-    dashboards = {
-        "x": {"panels": [{"title": "Typo", "targets": [{"expr": "sum(rate(cache_hit_total[5m]))"}]}]}
-    }
+    typo = {"title": "Typo", "targets": [{"expr": "sum(rate(cache_hit_total[5m]))"}]}
+    dashboards = {"x": {"panels": [typo]}}
     uses = list(series_uses(dashboards, []))
     assert uses == [SeriesUse("x / Typo", "cache_hit_total", None)]
     assert "**nothing**" in series_table(uses)

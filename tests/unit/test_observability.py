@@ -96,9 +96,7 @@ def test_escalation_routes_and_credentials_by_file(monitor: Any) -> Any:
     observability = build()
 
     def check() -> None:
-        config = stack_release(monitor.records).inputs["values"][
-            "alertmanager"
-        ]["config"]
+        config = stack_release(monitor.records).inputs["values"]["alertmanager"]["config"]
         receivers = [r["receiver"] for r in config["route"]["routes"]]
         assert receivers.count("oncall") == 1 and "senior" in receivers and "manager" in receivers
         text = json.dumps(config)

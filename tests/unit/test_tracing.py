@@ -211,9 +211,7 @@ def test_the_schema_check_catches_what_the_collector_would_refuse() -> None:
     assert any("send_batch_sise" in p for p in collector_problems(typo))
     dangling = copy.deepcopy(config)
     dangling["service"]["pipelines"]["traces"]["processors"].append("tail_sampling")
-    assert collector_problems(dangling) == [
-        "traces: processor tail_sampling is not configured"
-    ]
+    assert collector_problems(dangling) == ["traces: processor tail_sampling is not configured"]
     with pytest.raises(ValueError, match="sampling_percent"):
         render_collector_config("monitoring", 0)
 
