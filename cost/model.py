@@ -470,7 +470,7 @@ def _price_tracing(
         app = as_str(
             get_path(props, "spec", "template", "metadata", "labels", "app.kubernetes.io/name")
         )
-        if app not in MONITORING_WORKLOADS:
+        if app is None or app not in MONITORING_WORKLOADS:
             continue
         replicas = as_int(get_path(props, "spec", "replicas")) or 1
         needs = pod_needs(spec)

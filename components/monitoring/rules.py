@@ -113,7 +113,7 @@ def _error_ratio(window: str) -> str:
 
 def _sum_or_zero(*terms: str) -> str:
     """terms[0] + terms[1] + ..., each replaced by 0 for a label set only the others have."""
-    parts = []
+    parts: list[str] = []
     for term in terms:
         others = [other for other in terms if other is not term]
         parts.append("(" + " or ".join([term, *(f"{other} * 0" for other in others)]) + ")")
