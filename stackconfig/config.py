@@ -359,8 +359,12 @@ class MonitoringConfig:
     )
     trace_retention: Duration = setting(
         Duration("72h"),
-        "How long Tempo keeps traces.",
+        "How long Tempo keeps traces, in hours, minutes or seconds (Tempo reads a Go duration: "
+        "no days).",
         why="Long enough to look back over a weekend incident; traces are the bulkiest signal.",
+        checks=(
+            matches(r"([0-9]+(h|m|s))+", "a duration in h, m or s such as 72h (Tempo has no 'd')"),
+        ),
     )
     trace_storage: Quantity = setting(
         Quantity("20Gi"), "Tempo's volume size.", checks=(positive_quantity,)

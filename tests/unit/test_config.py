@@ -319,3 +319,19 @@ def test_bad_quantities(text: str) -> None:
 
 def test_cpu_quantity_in_millicores() -> None:
     assert parse_quantity("250m") == parse_quantity("0.25")
+
+
+def test_trace_retention_is_a_duration_tempo_can_read() -> None:
+    problems = problems_of(valid_raw(monitoring={"traceRetention": "7d"}))
+    assert problems == [
+        "cache-platform:monitoring.traceRetention: '7d' is not allowed; expected a duration in "
+        "h, m or s such as 72h (Tempo has no 'd')"
+    ]
+    assert (
+        parse_stack_config(
+            valid_raw(monitoring={"traceRetention": "168h"})
+        ).monitoring.trace_retention
+        == "168h"
+    )
+    problems = problems_of(valid_raw(monitoring={"traceSamplingPercent": 0}))
+    assert len(problems) == 1 and "traceSamplingPercent" in problems[0]
