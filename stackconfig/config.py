@@ -376,7 +376,7 @@ class MonitoringConfig:
         checks=(between(1, 100),),
     )
     collector_image: str = setting(
-        "otel/opentelemetry-collector-contrib:0.115.1",
+        "otel/opentelemetry-collector-contrib:0.165.0",
         "OpenTelemetry Collector image, pinned.",
         checks=(IMAGE_REF, pinned_image),
     )

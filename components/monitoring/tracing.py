@@ -64,7 +64,8 @@ def render_collector_config(namespace: str, sampling_percent: int) -> dict[str, 
             "batch": {"timeout": "5s", "send_batch_size": 8192},
         },
         "exporters": {
-            "otlp/tempo": {
+            # `otlp_grpc` since collector 0.144 (`otlp` is its deprecated alias).
+            "otlp_grpc/tempo": {
                 "endpoint": tempo_endpoint(namespace),
                 # In-cluster hop; the NetworkPolicy-free monitoring namespace is the boundary.
                 "tls": {"insecure": True},
@@ -79,7 +80,7 @@ def render_collector_config(namespace: str, sampling_percent: int) -> dict[str, 
                 "traces": {
                     "receivers": ["otlp"],
                     "processors": ["memory_limiter", "probabilistic_sampler", "batch"],
-                    "exporters": ["otlp/tempo"],
+                    "exporters": ["otlp_grpc/tempo"],
                 }
             },
             "telemetry": {

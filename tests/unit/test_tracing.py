@@ -88,11 +88,12 @@ COLLECTOR_SCHEMA = _object(
                 ),
             }
         ),
-        # exporter/otlpexporter README + exporterhelper (sending_queue, retry_on_failure).
+        # exporter/otlpexporter README + exporterhelper (sending_queue, retry_on_failure); the
+        # exporter is `otlp_grpc` since 0.144, `otlp` being its deprecated alias.
         "exporters": {
             "type": "object",
             "patternProperties": {
-                r"^otlp(/[a-z0-9_-]+)?$": _object(
+                r"^otlp_grpc(/[a-z0-9_-]+)?$": _object(
                     {
                         "endpoint": ENDPOINT,
                         "tls": _object({"insecure": {"type": "boolean"}}),
@@ -269,7 +270,7 @@ def test_collector_forwards_to_tempo_and_grafana_links_exemplars(monitor: Any) -
         ]
         config = yaml.safe_load(config_map.inputs["data"]["config.yaml"])
         assert collector_problems(config) == []
-        assert config["exporters"]["otlp/tempo"]["endpoint"] == (
+        assert config["exporters"]["otlp_grpc/tempo"]["endpoint"] == (
             f"{TEMPO_RELEASE}.monitoring.svc:{OTLP_GRPC_PORT}"
         )
         assert config["processors"]["probabilistic_sampler"]["sampling_percentage"] == 25
