@@ -1,10 +1,14 @@
-"""Observability: kube-prometheus-stack with ADR-011's rules, alert routing and dashboards.
+"""Observability: kube-prometheus-stack with ADR-011's rules, alert routing and dashboards, the
+Cloudflare exporter, and distributed tracing.
 
 Config in (ObservabilityArgs), resources out: namespace, Grafana admin Secret (generated
 password), Alertmanager receivers Secret (credentials from `cache-platform:alertingSecrets`), the
 Helm release, a PrometheusRule with the recording rules and alerts, and one sidecar-loaded
-ConfigMap per dashboard. Every credential reaches the pods as a mounted file or a Secret
-reference: the chart's values hold none.
+ConfigMap per dashboard. With an edge: the Cloudflare exporter (Deployment, Service,
+ServiceMonitor, and its token Secret from `cache-platform:cloudflareAnalyticsToken`). With
+tracing: the OpenTelemetry Collector (ConfigMap, Deployment, Service, ServiceMonitor) and the
+Grafana Tempo release, with Grafana's Tempo data source and exemplar links. Every credential
+reaches the pods as a mounted file or a Secret reference: no Helm values or pod env hold one.
 """
 
 from __future__ import annotations
