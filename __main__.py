@@ -8,15 +8,54 @@ import pulumi
 
 from components.capacity import CapacityPlan, CapacityPlanArgs
 from components.redis.cluster import RedisCluster, RedisClusterArgs
-from stackconfig.stack_file import alerting_secrets, load_stack_config
+from stackconfig.stack_file import (
+    alerting_secrets,
+    cloudflare_analytics_token,
+    load_stack_config,
+)
 
 config = load_stack_config()
 
 observability = None
+edge_zone_id: pulumi.Output[str] | None = None
+if config.cdn.enabled:
+    # Imported only when used: pulumi_cloudflare alone takes ~3 s to import.
+    from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
+
+    edge = CloudflareEdge(
+        "edge",
+        CloudflareEdgeArgs(settings=config.cdn, environment=config.environment.value),
+    )
+    edge_zone_id = edge.zone_id
+    pulumi.export("cdnZoneId", edge.zone_id)
+    pulumi.export("cdnWorkerScript", edge.worker_script_name)
+    # The zone stays pending until the registrar delegates the domain to these.
+    pulumi.export("cdnNameServers", edge.name_servers)
+
 if config.monitoring.enabled:
     from components.monitoring.dashboards import DashboardSizing
-    from components.monitoring.observability import Observability, ObservabilityArgs
+    from components.monitoring.observability import (
+        CloudflareMetricsArgs,
+        Observability,
+        ObservabilityArgs,
+    )
+    from components.monitoring.rules import CdnTrafficBudget
     from policies.budget import DEFAULT_TOTAL_LIMIT
+    from stackconfig.config import CloudflarePlan
+
+    cloudflare_metrics = (
+        CloudflareMetricsArgs(
+            zone_id=edge_zone_id,
+            api_token=cloudflare_analytics_token(),
+            budget=CdnTrafficBudget(
+                monthly_egress_gb=config.cdn.monthly_egress_gb,
+                monthly_requests_millions=config.cdn.monthly_requests_millions,
+            ),
+            free_tier=config.cdn.plan is CloudflarePlan.FREE,
+        )
+        if edge_zone_id is not None
+        else None
+    )
 
     observability = Observability(
         "monitoring",
@@ -27,11 +66,12 @@ if config.monitoring.enabled:
                 services=config.traffic.services,
                 peak_rps_per_service=config.traffic.normal_rps_per_service
                 * config.traffic.spike_multiplier,
-                # The Business dashboard's cost per request is shown at the ADR's budget
-                # ceiling: the estimate itself depends on every resource, this one included.
-                monthly_cost_usd=DEFAULT_TOTAL_LIMIT,
+                # The plan's estimate of this stack (`python -m plan` prints it and the
+                # setting to copy it into); the ADR's ceiling until it is set.
+                monthly_cost_usd=config.monitoring.monthly_cost_usd or DEFAULT_TOTAL_LIMIT,
             ),
             labels=config.labels,
+            cloudflare=cloudflare_metrics,
         ),
     )
     pulumi.export("grafanaAdminSecret", observability.grafana_admin_secret_name)
@@ -56,19 +96,6 @@ CapacityPlan(
         labels=config.labels,
     ),
 )
-
-if config.cdn.enabled:
-    # Imported only when used: pulumi_cloudflare alone takes ~3 s to import.
-    from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
-
-    edge = CloudflareEdge(
-        "edge",
-        CloudflareEdgeArgs(settings=config.cdn, environment=config.environment.value),
-    )
-    pulumi.export("cdnZoneId", edge.zone_id)
-    pulumi.export("cdnWorkerScript", edge.worker_script_name)
-    # The zone stays pending until the registrar delegates the domain to these.
-    pulumi.export("cdnNameServers", edge.name_servers)
 
 if config.backups.enabled:
     import pulumi_aws as aws

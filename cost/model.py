@@ -17,6 +17,9 @@ What is priced, per component:
   node leaves for pods, which is what bin-packing them among other pods costs. Components without
   requests count with `MONITORING_DEFAULT_REQUESTS`. Plus their volumes at the gp3 price. The
   node-exporter DaemonSet is part of every node's overhead (`nodes.py`), not priced here.
+  Distributed tracing (ADR-011 counts it in the monitoring budget) the same way: the Tempo
+  release's pod and volume, and the OpenTelemetry Collector's and Cloudflare exporter's
+  Deployments (replicas x requests).
 * cdn — the Cloudflare plan of each zone (a `ZoneSubscription`'s rate plan, else `cdnPlan` in the
   sizing ConfigMap; Cloudflare does not bill self-serve plans by the GB), Argo Smart Routing per
   GB when turned on (Tiered Cache is free), and Workers Paid when a Worker is deployed: base fee,
@@ -56,6 +59,7 @@ from cost.inventory import (
     node_type_hint,
     of_type,
     pod_needs,
+    pod_spec,
     redis_clusters,
     sizing,
 )
@@ -106,6 +110,14 @@ MONITORING_DEFAULT_REQUESTS: Mapping[str, tuple[str, str]] = {
 WORKER_CPU_MS_PER_REQUEST = 1.0
 """CPU time of the caching Worker per request (a Cache API lookup and header work)."""
 MONITORING_CHART = "kube-prometheus-stack"
+TRACING_CHART = "tempo"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+MONITORING_WORKLOADS: Mapping[str, str] = {
+    "otel-collector": "OpenTelemetry Collector",
+    "cloudflare-exporter": "Cloudflare exporter",
+}
+"""Deployments of the Observability component (by `app.kubernetes.io/name`), priced like the
+chart's pods: a share of a general-purpose node."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +186,7 @@ def estimate_cost_with(resources: Sequence[ResourceProps], prices: PriceSheet) -
     estimate = CostEstimate()
     _price_redis(resources, prices, estimate)
     _price_monitoring(resources, prices, estimate)
+    _price_tracing(resources, prices, estimate)
     _price_cdn(resources, prices, estimate)
     _price_backups(resources, prices, estimate)
     return estimate
@@ -401,6 +414,73 @@ def _price_monitoring(
                     "storage",
                 ),
             )
+
+
+def _node_share_item(
+    label: str, memory: float, cpu: float, prices: PriceSheet, out: CostEstimate
+) -> None:
+    node = prices.instances.get(MONITORING_NODE_TYPE)
+    if node is None:
+        out.problems.append(
+            f"monitoring: the reference node type {MONITORING_NODE_TYPE} is not in the sheet"
+        )
+        return
+    room = allocatable(node)
+    share = max(memory / room.memory_bytes, cpu / room.cpu_cores)
+    out.add(
+        "monitoring",
+        LineItem(
+            f"{label} compute",
+            share * prices.monthly(node),
+            f"{_gib(memory)} / {cpu:g} CPU requested = {share:.1%} of a "
+            f"{node.name} (${prices.monthly(node):,.2f}/month)",
+            "compute",
+        ),
+    )
+
+
+def _price_tracing(
+    resources: Sequence[ResourceProps], prices: PriceSheet, out: CostEstimate
+) -> None:
+    for release in helm_releases(resources, TRACING_CHART):
+        values = as_mapping(release.get("values"))
+        label = as_str(release.get("name")) or TRACING_CHART
+        replicas = as_int(values.get("replicas")) or 1
+        requests = as_mapping(get_path(values, "tempo", "resources", "requests"))
+        _node_share_item(
+            f"{label} (traces)",
+            replicas * (quantity(requests.get("memory")) or 0.0),
+            replicas * (quantity(requests.get("cpu")) or 0.0),
+            prices,
+            out,
+        )
+        if as_bool(get_path(values, "persistence", "enabled")) is True:
+            size = replicas * (quantity(get_path(values, "persistence", "size")) or 10 * GIB)
+            out.add(
+                "monitoring",
+                LineItem(
+                    f"{label} (traces) volume",
+                    size / GIB * prices.ebs_gp3_gb_month,
+                    f"{_gib(size)} gp3 at {_usd(prices.ebs_gp3_gb_month)}/GB-month",
+                    "storage",
+                ),
+            )
+    for props in of_type(resources, DEPLOYMENT):
+        spec = pod_spec(DEPLOYMENT, props)
+        app = as_str(
+            get_path(props, "spec", "template", "metadata", "labels", "app.kubernetes.io/name")
+        )
+        if app is None or app not in MONITORING_WORKLOADS:
+            continue
+        replicas = as_int(get_path(props, "spec", "replicas")) or 1
+        needs = pod_needs(spec)
+        _node_share_item(
+            MONITORING_WORKLOADS[app],
+            replicas * needs.memory_bytes,
+            replicas * needs.cpu_cores,
+            prices,
+            out,
+        )
 
 
 # --- cdn -------------------------------------------------------------------------------------

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     from plan.artifacts import extract_all, sections
     from plan.report import write_report
     from plan.runner import run_program
-    from plan.verdicts import cost_of, judge, policy_schemas
+    from plan.verdicts import cost_of, dashboard_cost_note, judge, policy_schemas
+    from policies.budget import DEFAULT_TOTAL_LIMIT
 
     try:
         check_policy_names(policy_file, pack_config, policy_schemas())
@@ -96,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
             f"plan: {violation.enforcement} violation of {violation.policy}: {violation.message}",
             file=sys.stderr,
         )
+    if run.config.monitoring.enabled:
+        note = dashboard_cost_note(
+            run.config.monitoring.monthly_cost_usd, cost["totalMonthlyUsd"], DEFAULT_TOTAL_LIMIT
+        )
+        if note:
+            print(f"plan: {note}", file=sys.stderr)
     print(
         f"plan: wrote {out_dir} ({len(run.records)} resources, "
         f"${cost['totalMonthlyUsd']:,.2f}/month, {len(violations)} violation(s))"

@@ -65,11 +65,17 @@ def _yaml(document: Any) -> str:
 
 
 def monitoring_files(records: Sequence[ResourceRecord]) -> dict[str, str]:
-    """The rule file, the full Alertmanager config and the dashboards, as deployed."""
+    """The rule file, the full Alertmanager config, the dashboards and the collector's config, as
+    deployed, and which producer each series they read comes from (series.md)."""
+    from components.monitoring.producers import series_table, series_uses
+
     files: dict[str, str] = {}
+    groups: list[Any] = []
+    dashboards: dict[str, Any] = {}
     for record in records:
         if record.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule":
-            files["monitoring/rules.yaml"] = _yaml({"groups": record.inputs["spec"]["groups"]})
+            groups = record.inputs["spec"]["groups"]
+            files["monitoring/rules.yaml"] = _yaml({"groups": groups})
         elif record.type == "kubernetes:helm.sh/v3:Release":
             config = record.inputs.get("values", {}).get("alertmanager", {}).get("config")
             if config:
@@ -79,6 +85,13 @@ def monitoring_files(records: Sequence[ResourceRecord]) -> dict[str, str]:
             if labels.get("grafana_dashboard") == "1":
                 for key, text in record.inputs.get("data", {}).items():
                     files[f"monitoring/dashboards/{key}"] = str(text)
+                    dashboards[key.removesuffix(".json")] = json.loads(str(text))
+            elif "config.yaml" in record.inputs.get("data", {}) and record.name.endswith(
+                "-collector-config"
+            ):
+                files["monitoring/otel-collector.yaml"] = str(record.inputs["data"]["config.yaml"])
+    if groups or dashboards:
+        files["monitoring/series.md"] = series_table(series_uses(dashboards, groups))
     return files
 
 

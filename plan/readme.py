@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stackconfig.config import SECTIONS, Environment
+from stackconfig.config import CLOUDFLARE_TOKEN_KEY, SECTIONS, Environment
 from stackconfig.settings import NAMESPACE, camel, info_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +108,11 @@ def config_reference() -> str:
         f"| `{NAMESPACE}:alertingSecrets.<receiver>` | secret string | — | | Credential of each "
         "pagerduty/slack receiver (routing key, webhook URL); set with `pulumi config set "
         "--secret --path`. |"
+    )
+    lines.append(
+        f"| `{NAMESPACE}:{CLOUDFLARE_TOKEN_KEY}` | secret string | — | with cdn and monitoring | "
+        "Cloudflare API token with Analytics:Read only, for the Cloudflare exporter; mounted as "
+        "a file, never in an env var of the pod spec. |"
     )
     return "\n".join(lines)
 

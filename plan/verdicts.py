@@ -29,3 +29,23 @@ def policy_schemas() -> dict[str, Mapping[str, Any]]:
         policy.name: dict(policy.config_schema.properties) if policy.config_schema else {}
         for policy in ALL_POLICIES
     }
+
+
+DASHBOARD_COST_TOLERANCE = 0.05
+"""How far the Business dashboard's monthly cost may lag the estimate before the plan says so."""
+
+
+def dashboard_cost_note(configured: float | None, estimate: float, ceiling: float) -> str | None:
+    """What to change so the Business dashboard's cost per request uses this estimate; None when
+    `cache-platform:monitoring.monthlyCostUsd` already matches it."""
+    if configured is None:
+        return (
+            f"the Business dashboard prices requests at the ADR ceiling (${ceiling:,.2f}/month); "
+            f"set cache-platform:monitoring.monthlyCostUsd to this estimate, {estimate:.2f}"
+        )
+    if abs(configured - estimate) > DASHBOARD_COST_TOLERANCE * max(estimate, 1.0):
+        return (
+            f"cache-platform:monitoring.monthlyCostUsd is {configured:.2f} but the estimate is "
+            f"{estimate:.2f}: update it so the Business dashboard's cost per request is right"
+        )
+    return None

@@ -398,6 +398,48 @@ class MonitoringConfig:
         "`cache-platform:alertingSecrets.<name>`.",
     )
     escalation: Escalation = setting(Escalation(), "Receiver of each escalation level.")
+    cloudflare_exporter_image: str = setting(
+        "ghcr.io/lablabs/cloudflare_exporter:0.0.16",
+        "Cloudflare exporter image (lablabs), pinned; deployed when the edge is enabled. Its API "
+        "token (Analytics:Read only) is the secret `cache-platform:cloudflareAnalyticsToken`.",
+        checks=(IMAGE_REF, pinned_image),
+    )
+    monthly_cost_usd: float | None = setting(
+        None,
+        "Monthly cost of the stack for the Business dashboard's cost per request: copy the "
+        "plan's estimate (`python -m plan` prints it); null shows the ADR's budget ceiling.",
+        why="The estimate is computed from every resource, the dashboard's own included, so "
+        "the program cannot know it while composing them.",
+        checks=(between(0, 10_000_000),),
+    )
+    tracing: bool = setting(
+        True,
+        "Deploy distributed tracing: an OpenTelemetry Collector and Grafana Tempo.",
+        why="ADR-011 phase 3: request flow, cache hit/miss per request, bottlenecks.",
+    )
+    trace_retention: Duration = setting(
+        Duration("72h"),
+        "How long Tempo keeps traces, in hours, minutes or seconds (Tempo reads a Go duration: "
+        "no days).",
+        why="Long enough to look back over a weekend incident; traces are the bulkiest signal.",
+        checks=(
+            matches(r"([0-9]+(h|m|s))+", "a duration in h, m or s such as 72h (Tempo has no 'd')"),
+        ),
+    )
+    trace_storage: Quantity = setting(
+        Quantity("20Gi"), "Tempo's volume size.", checks=(positive_quantity,)
+    )
+    trace_sampling_percent: int = setting(
+        10,
+        "Share of traces kept (head sampling in the collector), 1-100.",
+        why="At 10,000 rps per service every trace would cost more than the monitoring budget.",
+        checks=(between(1, 100),),
+    )
+    collector_image: str = setting(
+        "otel/opentelemetry-collector-contrib:0.165.0",
+        "OpenTelemetry Collector image, pinned.",
+        checks=(IMAGE_REF, pinned_image),
+    )
 
 
 @dataclass(frozen=True)
@@ -503,7 +545,9 @@ SECTIONS: Mapping[str, type[Any]] = {
     "backups": BackupsConfig,
     "traffic": TrafficConfig,
 }
-SECRET_KEYS = ("alertingSecrets",)
+CLOUDFLARE_TOKEN_KEY = "cloudflareAnalyticsToken"
+"""Secret: a Cloudflare API token with Analytics:Read only, for the Cloudflare exporter."""
+SECRET_KEYS = ("alertingSecrets", CLOUDFLARE_TOKEN_KEY)
 """Top-level keys that hold credentials and must be set with `pulumi config set --secret`."""
 
 
@@ -551,6 +595,18 @@ def parse_stack_config(
         _check_monitoring(monitoring, secret_names if require_secrets else None, problems)
     if backups is not None:
         _check_backups(backups, problems)
+    if (
+        require_secrets
+        and cdn is not None
+        and monitoring is not None
+        and needs_cloudflare_token(cdn, monitoring)
+        and CLOUDFLARE_TOKEN_KEY not in raw
+    ):
+        problems.missing(
+            CLOUDFLARE_TOKEN_KEY,
+            "the Cloudflare exporter needs an API token with Analytics:Read: pulumi config set "
+            f"--secret {NAMESPACE}:{CLOUDFLARE_TOKEN_KEY} <token>",
+        )
     if problems.lines or environment is None:
         raise ConfigError(problems.lines)
     assert redis is not None and cdn is not None and monitoring is not None and backups is not None
@@ -733,6 +789,11 @@ def _check_backups(backups: BackupsConfig, problems: Problems) -> None:
         problems.missing(
             "backups.oidcProviderArn", "IRSA needs the cluster's OIDC provider when enabled"
         )
+
+
+def needs_cloudflare_token(cdn: CdnConfig, monitoring: MonitoringConfig) -> bool:
+    """The Cloudflare exporter runs (and needs its token) when the edge and monitoring do."""
+    return cdn.enabled and monitoring.enabled
 
 
 def receivers_needing_secrets(monitoring: MonitoringConfig) -> list[str]:

@@ -11,7 +11,14 @@ import pulumi
 import yaml
 from pulumi.runtime import config as runtime_config
 
-from stackconfig.config import SECRET_KEYS, SECTIONS, ConfigError, StackConfig, parse_stack_config
+from stackconfig.config import (
+    CLOUDFLARE_TOKEN_KEY,
+    SECRET_KEYS,
+    SECTIONS,
+    ConfigError,
+    StackConfig,
+    parse_stack_config,
+)
 from stackconfig.settings import NAMESPACE
 
 
@@ -102,3 +109,8 @@ def alerting_secrets() -> pulumi.Output[Mapping[str, str]]:
     if value is None:
         return pulumi.Output.secret(cast(Mapping[str, str], {}))
     return cast(pulumi.Output[Mapping[str, str]], value)
+
+
+def cloudflare_analytics_token() -> pulumi.Output[str]:
+    """`cache-platform:cloudflareAnalyticsToken` as a secret Output (checked set by the loader)."""
+    return pulumi.Config(NAMESPACE).require_secret(CLOUDFLARE_TOKEN_KEY)

@@ -42,6 +42,12 @@ class AlertName(enum.StrEnum):
     REDIS_CLUSTER_STATE_NOT_OK = "RedisClusterStateNotOk"
     REDIS_NODE_DOWN = "RedisNodeDown"
     REDIS_PRIMARY_WITHOUT_REPLICA = "RedisPrimaryWithoutReplica"
+    REDIS_SLOTS_NOT_SERVED = "RedisSlotsNotServed"
+    REDIS_PERSISTENCE_FAILING = "RedisPersistenceFailing"
+    RESPONSE_TIME_P99_HIGH = "ResponseTimeP99High"
+    AVAILABILITY_BUDGET_BURN = "AvailabilityErrorBudgetBurn"
+    CACHE_ERRORS_HIGH = "CacheErrorsHigh"
+    REDIS_CONNECTIONS_NEAR_MAXCLIENTS = "RedisConnectionsNearMaxclients"
 
 
 FIRES_WHEN: Mapping[str, FiresWhen] = {
@@ -51,8 +57,32 @@ FIRES_WHEN: Mapping[str, FiresWhen] = {
     AlertName.CACHE_CONNECTION_FAILURES: "above",
     AlertName.REDIS_EVICTIONS_HIGH: "above",
     AlertName.REDIS_PRIMARY_WITHOUT_REPLICA: "below",
+    AlertName.RESPONSE_TIME_P99_HIGH: "above",
+    AlertName.AVAILABILITY_BUDGET_BURN: "above",
+    AlertName.CACHE_ERRORS_HIGH: "above",
+    AlertName.REDIS_CONNECTIONS_NEAR_MAXCLIENTS: "above",
 }
 """Which side of its threshold an alert fires on; alerts missing here have no threshold."""
+
+
+@dataclass(frozen=True)
+class BurnWindows:
+    """One multi-window burn-rate condition: the error budget burns `factor` times faster than
+    the SLO allows over both the long window and the short one (the short one makes the alert
+    stop soon after the errors do)."""
+
+    factor: float
+    long: str
+    short: str
+
+
+PAGE_BURN_WINDOWS = (BurnWindows(14.4, "1h", "5m"), BurnWindows(6.0, "6h", "30m"))
+"""Google SRE workbook ("Alerting on SLOs", multiwindow multi-burn-rate): 2 % of a 30-day budget
+in an hour, or 5 % in six hours, pages."""
+TICKET_BURN_WINDOWS = (BurnWindows(3.0, "1d", "2h"), BurnWindows(1.0, "3d", "6h"))
+"""10 % of the budget in a day, or the whole budget's pace over three days: a warning."""
+BURN_RATE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+"""Every window an error ratio is recorded over."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +126,38 @@ class AlertThresholds:
     """Warning when a primary has fewer connected replicas; 0 drops the alert (dev stacks)."""
     primary_without_replica_for_seconds: int = 600
     """Long enough for a failed-over primary to come back as the new primary's replica."""
+    slots_not_served_critical_for_seconds: int = 60
+    """Hash slots no node serves this long page: longer than ADR-011's 30 s failover, so a normal
+    failover (pfail, then a replica takes over) does not page, but a shard that lost every node
+    does; `cluster-require-full-coverage no` keeps cluster_state ok then."""
+    aof_write_failing_critical_for_seconds: int = 60
+    """An AOF write failing this long pages: Redis refuses writes while aof_last_write_status is
+    err."""
+    snapshot_failing_warning_for_seconds: int = 300
+    """A failed BGSAVE or AOF rewrite: writes go on (stop-writes-on-bgsave-error no), but the node
+    would restart without its recent data and backups go stale."""
+    p99_warning_seconds: float = adr.P99_TARGET_SECONDS
+    """Warning when a service's p99 latency is above this (ADR: p99 < 500 ms)."""
+    p99_warning_for_seconds: int = 300
+    availability_target: float = adr.AVAILABILITY_TARGET
+    """The services' availability SLO (ADR: 99.9 %); its error budget is 1 - target of requests."""
+    budget_burn_critical_for_seconds: int = 120
+    """The page windows are already smoothed; 2 min more skips one bad scrape."""
+    budget_burn_warning_for_seconds: int = 900
+    cache_errors_warning: float = adr.BASELINE_MARKS["error_rate"]
+    """Warning when this share of a service's cache operations fail (ADR: errors < 1 % at normal
+    traffic)."""
+    cache_errors_warning_for_seconds: int = 300
+    cache_errors_critical: float = adr.PEAK_MARKS["error_rate"]
+    """Critical above this share (ADR: errors < 5 % even at 10x traffic)."""
+    cache_errors_critical_for_seconds: int = 300
+    connections_warning: float = 0.8
+    """Warning when a node's clients exceed this share of its maxclients: time to add nodes or fix
+    a pool before Redis starts refusing connections."""
+    connections_warning_for_seconds: int = 300
+    connections_critical: float = 0.95
+    """Critical above this share: the next spike is refused."""
+    connections_critical_for_seconds: int = 120
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -109,7 +171,17 @@ class AlertThresholds:
                 problems.append(f"{f.name} must be a whole number, got {value!r}")
         if problems:
             raise ValueError("; ".join(problems))
-        for name in ("hit_rate_critical", "hit_rate_warning", "memory_critical", "memory_warning"):
+        ratios = (
+            "hit_rate_critical",
+            "hit_rate_warning",
+            "memory_critical",
+            "memory_warning",
+            "cache_errors_warning",
+            "cache_errors_critical",
+            "connections_warning",
+            "connections_critical",
+        )
+        for name in ratios:
             if not 0 < getattr(self, name) <= 1:
                 problems.append(f"{name} is a ratio in (0, 1], got {getattr(self, name)!r}")
         if not 0 < self.connection_failures_critical <= 1:
@@ -117,10 +189,16 @@ class AlertThresholds:
                 "connection_failures_critical is a ratio in (0, 1], "
                 f"got {self.connection_failures_critical!r}"
             )
+        if not 0 < self.availability_target < 1:
+            problems.append(
+                f"availability_target is a ratio in (0, 1), got {self.availability_target!r}"
+            )
         pairs = (
             ("hit_rate_warning", "hit_rate_critical", "below"),
             ("p95_warning_seconds", "p95_critical_seconds", "above"),
             ("memory_warning", "memory_critical", "above"),
+            ("cache_errors_warning", "cache_errors_critical", "above"),
+            ("connections_warning", "connections_critical", "above"),
         )
         for warning, critical, side in pairs:
             earlier = (
@@ -207,6 +285,68 @@ def alert_levels(thresholds: AlertThresholds) -> tuple[AlertLevel, ...]:
             t.cluster_state_critical_for_seconds,
         ),
         _level(AlertName.REDIS_NODE_DOWN, Severity.CRITICAL, t.node_down_critical_for_seconds),
+    ]
+    budget = 1 - t.availability_target
+    levels += [
+        _level(
+            AlertName.REDIS_SLOTS_NOT_SERVED,
+            Severity.CRITICAL,
+            t.slots_not_served_critical_for_seconds,
+        ),
+        _level(
+            AlertName.REDIS_PERSISTENCE_FAILING,
+            Severity.CRITICAL,
+            t.aof_write_failing_critical_for_seconds,
+        ),
+        _level(
+            AlertName.REDIS_PERSISTENCE_FAILING,
+            Severity.WARNING,
+            t.snapshot_failing_warning_for_seconds,
+        ),
+        _level(
+            AlertName.RESPONSE_TIME_P99_HIGH,
+            Severity.WARNING,
+            t.p99_warning_for_seconds,
+            t.p99_warning_seconds,
+        ),
+        # The threshold of a burn-rate alert is the lowest error ratio that fires it (the slowest
+        # of its window pairs), so the policy pack can compare it like any other level.
+        _level(
+            AlertName.AVAILABILITY_BUDGET_BURN,
+            Severity.CRITICAL,
+            t.budget_burn_critical_for_seconds,
+            round(min(w.factor for w in PAGE_BURN_WINDOWS) * budget, 12),
+        ),
+        _level(
+            AlertName.AVAILABILITY_BUDGET_BURN,
+            Severity.WARNING,
+            t.budget_burn_warning_for_seconds,
+            round(min(w.factor for w in TICKET_BURN_WINDOWS) * budget, 12),
+        ),
+        _level(
+            AlertName.CACHE_ERRORS_HIGH,
+            Severity.CRITICAL,
+            t.cache_errors_critical_for_seconds,
+            t.cache_errors_critical,
+        ),
+        _level(
+            AlertName.CACHE_ERRORS_HIGH,
+            Severity.WARNING,
+            t.cache_errors_warning_for_seconds,
+            t.cache_errors_warning,
+        ),
+        _level(
+            AlertName.REDIS_CONNECTIONS_NEAR_MAXCLIENTS,
+            Severity.CRITICAL,
+            t.connections_critical_for_seconds,
+            t.connections_critical,
+        ),
+        _level(
+            AlertName.REDIS_CONNECTIONS_NEAR_MAXCLIENTS,
+            Severity.WARNING,
+            t.connections_warning_for_seconds,
+            t.connections_warning,
+        ),
     ]
     if t.min_replicas_per_primary > 0:
         levels.append(

@@ -67,14 +67,18 @@ def render_chart_values(
     retention: str,
     storage_size: str,
     storage_class: str | None = None,
+    additional_datasources: list[dict[str, Any]] | None = None,
+    exemplar_datasource_uid: str | None = None,
 ) -> dict[str, Any]:
     """Values of the kube-prometheus-stack release.
 
     `retention` is a Prometheus duration (`15d`), `storage_size` a Kubernetes quantity; both come
     from `cache-platform:monitoring`. `grafana_admin_secret_name` names a Secret with the keys
-    `admin-user` and `admin-password`.
+    `admin-user` and `admin-password`. `additional_datasources` are added to Grafana (Tempo);
+    `exemplar_datasource_uid` makes the Prometheus data source link exemplars' `trace_id` to
+    that data source, and Prometheus store exemplars.
     """
-    return {
+    values: dict[str, Any] = {
         "alertmanager": {
             "config": dict(alertmanager_config),
             "alertmanagerSpec": {
@@ -110,3 +114,14 @@ def render_chart_values(
             "resources": _plain(GRAFANA_RESOURCES),
         },
     }
+    if additional_datasources:
+        values["grafana"]["additionalDataSources"] = additional_datasources
+    if exemplar_datasource_uid:
+        values["prometheus"]["prometheusSpec"]["enableFeatures"] = ["exemplar-storage"]
+        values["grafana"]["sidecar"]["datasources"] = {
+            "exemplarTraceIdDestinations": {
+                "datasourceUid": exemplar_datasource_uid,
+                "traceIdLabelName": "trace_id",
+            }
+        }
+    return values

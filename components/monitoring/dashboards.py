@@ -131,11 +131,12 @@ Query = tuple[str, str]
 """(PromQL, legend)."""
 
 
-def _targets(queries: Sequence[Query]) -> list[prometheus.Dataquery]:
-    return [
+def _targets(queries: Sequence[Query], exemplars: bool = False) -> list[prometheus.Dataquery]:
+    targets = [
         prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(chr(ord("A") + i))
         for i, (expr, legend) in enumerate(queries)
     ]
+    return [target.exemplar(True) for target in targets] if exemplars else targets
 
 
 class _Panels:
@@ -163,6 +164,7 @@ class _Panels:
         height: int = 8,
         min_value: float | None = None,
         max_value: float | None = None,
+        exemplars: bool = False,
     ) -> timeseries.Panel:
         panel = (
             timeseries.Panel()
@@ -185,7 +187,7 @@ class _Panels:
                 .sort(common_models.SortOrder.DESCENDING)
             )
         )
-        for target in _targets(queries):
+        for target in _targets(queries, exemplars):
             panel = panel.with_target(target)
         if steps:
             panel = panel.thresholds(_thresholds(steps)).thresholds_style(
@@ -286,13 +288,23 @@ def _performance(t: AlertThresholds, sizing: DashboardSizing) -> dashboard.Dashb
                 "Response time percentiles",
                 f"P50, P95 and P99 per service. P95 alerts: warning above "
                 f"{t.p95_warning_seconds * 1000:g} ms, critical above "
-                f"{t.p95_critical_seconds * 1000:g} ms.",
+                f"{t.p95_critical_seconds * 1000:g} ms; P99 warning above "
+                f"{t.p99_warning_seconds * 1000:g} ms. The P99 line reads the histogram itself, "
+                "so its exemplars (dots) open the request's trace in Tempo.",
                 [
-                    (latency_record(q), f"{{{{service}}}} p{round(q * 100)}")
-                    for q in (0.5, 0.95, 0.99)
+                    *(
+                        (latency_record(q), f"{{{{service}}}} p{round(q * 100)}")
+                        for q in (0.5, 0.95)
+                    ),
+                    (
+                        "histogram_quantile(0.99, sum by (service, le) "
+                        "(rate(http_request_duration_seconds_bucket[5m])))",
+                        "{{service}} p99",
+                    ),
                 ],
                 "s",
                 _lower_is_better(t.p95_warning_seconds, t.p95_critical_seconds),
+                exemplars=True,
             )
         )
         .with_panel(

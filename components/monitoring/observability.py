@@ -1,10 +1,14 @@
-"""Observability: kube-prometheus-stack with ADR-011's rules, alert routing and dashboards.
+"""Observability: kube-prometheus-stack with ADR-011's rules, alert routing and dashboards, the
+Cloudflare exporter, and distributed tracing.
 
 Config in (ObservabilityArgs), resources out: namespace, Grafana admin Secret (generated
 password), Alertmanager receivers Secret (credentials from `cache-platform:alertingSecrets`), the
 Helm release, a PrometheusRule with the recording rules and alerts, and one sidecar-loaded
-ConfigMap per dashboard. Every credential reaches the pods as a mounted file or a Secret
-reference: the chart's values hold none.
+ConfigMap per dashboard. With an edge: the Cloudflare exporter (Deployment, Service,
+ServiceMonitor, and its token Secret from `cache-platform:cloudflareAnalyticsToken`). With
+tracing: the OpenTelemetry Collector (ConfigMap, Deployment, Service, ServiceMonitor) and the
+Grafana Tempo release, with Grafana's Tempo data source and exemplar links. Every credential
+reaches the pods as a mounted file or a Secret reference: no Helm values or pod env hold one.
 """
 
 from __future__ import annotations
@@ -12,11 +16,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+import yaml
 
+from components.monitoring import cloudflare_exporter as cf
+from components.monitoring import tracing
 from components.monitoring.alertmanager import (
     ALERTMANAGER_SECRET_NAME,
     alertmanager_secret_items,
@@ -32,12 +40,27 @@ from components.monitoring.chart_values import (
     render_chart_values,
 )
 from components.monitoring.dashboards import DashboardSizing, render_dashboards
-from components.monitoring.rules import render_rule_groups
+from components.monitoring.rules import CdnTrafficBudget, render_rule_groups
 from stackconfig.config import MonitoringConfig
 from stackconfig.thresholds import AlertThresholds
 
 CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 GRAFANA_ADMIN_SECRET_NAME = "grafana-admin"
+APP_LABEL = "app.kubernetes.io/name"
+
+
+@dataclass(frozen=True)
+class CloudflareMetricsArgs:
+    """What the Cloudflare exporter needs (given when the stack manages the edge)."""
+
+    zone_id: pulumi.Input[str]
+    """The zone whose analytics are exported."""
+    api_token: pulumi.Input[str]
+    """Secret: a Cloudflare API token with Analytics:Read only."""
+    budget: CdnTrafficBudget
+    """The declared monthly traffic, for the overage alerts."""
+    free_tier: bool = False
+    """The zone is on the Free plan: only the metrics the Free plan's analytics allow."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,8 @@ class ObservabilityArgs:
     """Alert thresholds; the defaults are ADR-011's."""
     labels: Mapping[str, str] = field(default_factory=lambda: dict[str, str]())
     """Labels added to every object."""
+    cloudflare: CloudflareMetricsArgs | None = None
+    """Deploys the Cloudflare exporter and the CDN overage alerts; None without an edge."""
 
 
 class Observability(pulumi.ComponentResource):
@@ -73,7 +98,12 @@ class Observability(pulumi.ComponentResource):
         settings = args.settings
         labels = dict(args.labels)
         namespace_name = settings.namespace
-        rule_groups = render_rule_groups(args.thresholds, settings.runbook_base_url)
+        cloudflare = args.cloudflare
+        rule_groups = render_rule_groups(
+            args.thresholds,
+            settings.runbook_base_url,
+            cloudflare.budget if cloudflare is not None else None,
+        )
         alertmanager_config = render_alertmanager_config(settings.receivers, settings.escalation)
         dashboards = render_dashboards(args.thresholds, args.sizing)
 
@@ -138,6 +168,12 @@ class Observability(pulumi.ComponentResource):
                 retention=settings.retention,
                 storage_size=settings.storage,
                 storage_class=settings.storage_class,
+                additional_datasources=(
+                    [tracing.tempo_datasource(namespace_name)] if settings.tracing else None
+                ),
+                exemplar_datasource_uid=(
+                    tracing.TEMPO_DATASOURCE_UID if settings.tracing else None
+                ),
             ),
             # The chart's CRDs and pods take a while on a fresh cluster.
             timeout=900,
@@ -164,6 +200,11 @@ class Observability(pulumi.ComponentResource):
                 opts=in_namespace,
             )
 
+        if cloudflare is not None:
+            self._cloudflare_exporter(name, cloudflare, settings, metadata, namespace, release)
+        if settings.tracing:
+            self._tracing(name, settings, metadata, namespace, release)
+
         self.namespace = namespace.metadata.name
         self.release_name = release.name.apply(lambda value: value or "")
         self.grafana_admin_secret_name = grafana_secret.metadata.name
@@ -174,3 +215,245 @@ class Observability(pulumi.ComponentResource):
                 "grafana_admin_secret_name": self.grafana_admin_secret_name,
             }
         )
+
+    def _service_monitor(
+        self,
+        name: str,
+        metadata: Any,
+        app: str,
+        port: str,
+        interval: str,
+        release: k8s.helm.v3.Release,
+    ) -> None:
+        k8s.apiextensions.CustomResource(
+            f"{name}-{app}-metrics",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=metadata(app),
+            spec={
+                "selector": {"matchLabels": {APP_LABEL: app}},
+                "endpoints": [{"port": port, "interval": interval, "path": "/metrics"}],
+            },
+            # The CRD arrives with the chart.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[release]),
+        )
+
+    def _cloudflare_exporter(
+        self,
+        name: str,
+        cloudflare: CloudflareMetricsArgs,
+        settings: MonitoringConfig,
+        metadata: Any,
+        namespace: k8s.core.v1.Namespace,
+        release: k8s.helm.v3.Release,
+    ) -> None:
+        app = cf.EXPORTER_NAME
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        token_secret = k8s.core.v1.Secret(
+            f"{name}-cloudflare-token",
+            metadata=metadata(f"{app}-token"),
+            type="Opaque",
+            string_data={cf.TOKEN_KEY: pulumi.Output.secret(cloudflare.api_token)},
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[namespace], additional_secret_outputs=["stringData"]
+            ),
+        )
+        environment = pulumi.Output.from_input(cloudflare.zone_id).apply(
+            lambda zone_id: [
+                k8s.core.v1.EnvVarArgs(name=key, value=value)
+                for key, value in cf.exporter_environment(
+                    zone_id, free_tier=cloudflare.free_tier
+                ).items()
+            ]
+        )
+        k8s.apps.v1.Deployment(
+            f"{name}-cloudflare-exporter",
+            metadata=metadata(app, {APP_LABEL: app}),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels={APP_LABEL: app}),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={APP_LABEL: app}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True,
+                            run_as_user=cf.EXPORTER_UID,
+                            run_as_group=cf.EXPORTER_UID,
+                            fs_group=cf.EXPORTER_UID,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name=app,
+                                image=settings.cloudflare_exporter_image,
+                                command=cf.exporter_command(),
+                                env=environment,
+                                ports=[
+                                    k8s.core.v1.ContainerPortArgs(
+                                        name="metrics", container_port=cf.EXPORTER_PORT
+                                    )
+                                ],
+                                readiness_probe=k8s.core.v1.ProbeArgs(
+                                    http_get=k8s.core.v1.HTTPGetActionArgs(
+                                        path="/health", port="metrics"
+                                    )
+                                ),
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests=cf.EXPORTER_RESOURCES["requests"],
+                                    limits=cf.EXPORTER_RESOURCES["limits"],
+                                ),
+                                security_context=_restricted_container(),
+                                volume_mounts=[
+                                    k8s.core.v1.VolumeMountArgs(
+                                        name="token", mount_path=cf.TOKEN_MOUNT, read_only=True
+                                    )
+                                ],
+                            )
+                        ],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="token",
+                                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                                    secret_name=token_secret.metadata.name, default_mode=0o440
+                                ),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, token_secret]),
+        )
+        k8s.core.v1.Service(
+            f"{name}-cloudflare-exporter",
+            metadata=metadata(app, {APP_LABEL: app}),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector={APP_LABEL: app},
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="metrics", port=cf.EXPORTER_PORT, target_port="metrics"
+                    )
+                ],
+            ),
+            opts=in_namespace,
+        )
+        self._service_monitor(name, metadata, app, "metrics", cf.SCRAPE_INTERVAL, release)
+
+    def _tracing(
+        self,
+        name: str,
+        settings: MonitoringConfig,
+        metadata: Any,
+        namespace: k8s.core.v1.Namespace,
+        release: k8s.helm.v3.Release,
+    ) -> None:
+        namespace_name = settings.namespace
+        tempo = k8s.helm.v3.Release(
+            f"{name}-tempo",
+            name=tracing.TEMPO_RELEASE,
+            chart=tracing.TEMPO_CHART,
+            version=tracing.TEMPO_CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=tracing.TEMPO_CHART_REPOSITORY),
+            namespace=namespace_name,
+            values=tracing.render_tempo_values(
+                retention=settings.trace_retention,
+                storage_size=settings.trace_storage,
+                storage_class=settings.storage_class,
+            ),
+            # Its ServiceMonitor needs the CRDs of the monitoring chart.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, release]),
+        )
+        app = tracing.COLLECTOR_NAME
+        config = k8s.core.v1.ConfigMap(
+            f"{name}-collector-config",
+            metadata=metadata(f"{app}-config"),
+            data={
+                tracing.COLLECTOR_CONFIG_KEY: yaml.safe_dump(
+                    tracing.render_collector_config(
+                        namespace_name, settings.trace_sampling_percent
+                    ),
+                    sort_keys=False,
+                )
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        ports = {
+            "otlp-grpc": tracing.OTLP_GRPC_PORT,
+            "otlp-http": tracing.OTLP_HTTP_PORT,
+            "metrics": tracing.COLLECTOR_METRICS_PORT,
+        }
+        k8s.apps.v1.Deployment(
+            f"{name}-collector",
+            metadata=metadata(app, {APP_LABEL: app}),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=2,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels={APP_LABEL: app}),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={APP_LABEL: app}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True,
+                            run_as_user=10001,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name=app,
+                                image=settings.collector_image,
+                                args=[f"--config=/conf/{tracing.COLLECTOR_CONFIG_KEY}"],
+                                ports=[
+                                    k8s.core.v1.ContainerPortArgs(name=n, container_port=p)
+                                    for n, p in ports.items()
+                                ],
+                                readiness_probe=k8s.core.v1.ProbeArgs(
+                                    http_get=k8s.core.v1.HTTPGetActionArgs(
+                                        path="/", port=tracing.COLLECTOR_HEALTH_PORT
+                                    )
+                                ),
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests=tracing.COLLECTOR_RESOURCES["requests"],
+                                    limits=tracing.COLLECTOR_RESOURCES["limits"],
+                                ),
+                                security_context=_restricted_container(),
+                                volume_mounts=[
+                                    k8s.core.v1.VolumeMountArgs(
+                                        name="config", mount_path="/conf", read_only=True
+                                    )
+                                ],
+                            )
+                        ],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="config",
+                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                    name=config.metadata.name
+                                ),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, config, tempo]),
+        )
+        k8s.core.v1.Service(
+            f"{name}-collector",
+            metadata=metadata(app, {APP_LABEL: app}),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector={APP_LABEL: app},
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name=n, port=p, target_port=n)
+                    for n, p in ports.items()
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        self._service_monitor(name, metadata, app, "metrics", "30s", release)
+
+
+def _restricted_container() -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    )

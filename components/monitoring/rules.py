@@ -21,10 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackconfig.thresholds import (
+    BURN_RATE_WINDOWS,
+    PAGE_BURN_WINDOWS,
     THRESHOLD_ANNOTATION,
+    TICKET_BURN_WINDOWS,
     AlertLevel,
     AlertName,
     AlertThresholds,
+    BurnWindows,
     Severity,
     alert_levels,
     format_percent,
@@ -49,7 +53,16 @@ RECORD_EVICTIONS = "instance:redis_evicted_keys:rate5m"
 """Per node, keys evicted per second."""
 RECORD_CACHED_MEAN = "service:http_request_duration_seconds:mean5m_cache_hit"
 """Per service, mean seconds of the requests served from the cache (ADR: average < 100 ms)."""
+RECORD_CACHE_ERRORS = "service:cache_errors:ratio_rate5m"
+"""Per service, share of cache operations (hits + misses + errors) that failed, 0..1."""
+RECORD_CLIENTS_SHARE = "instance:redis_connected_clients:ratio_maxclients"
+"""Per node, connected clients as a share of its maxclients, 0..1."""
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
+TOTAL_HASH_SLOTS = 16384
+SECONDS_PER_MONTH = 30.44 * 86400
+"""Average month, to turn monthly amounts into rates and back."""
+CDN_ALERT = "CdnTrafficOverDeclared"
+"""Not an ADR threshold but the stack's own declaration, so it is not in `alert_levels`."""
 
 ESCALATION_LABEL = "escalation"
 ESCALATION_OF: Mapping[Severity, str] = {Severity.CRITICAL: "page", Severity.WARNING: "team"}
@@ -66,6 +79,16 @@ RUNBOOKS: Mapping[str, tuple[str, str]] = {
     AlertName.REDIS_CLUSTER_STATE_NOT_OK: ("redis-failover.md", "cluster-state-fail"),
     AlertName.REDIS_NODE_DOWN: ("redis-failover.md", "node-down"),
     AlertName.REDIS_PRIMARY_WITHOUT_REPLICA: ("redis-failover.md", "primary-without-replica"),
+    AlertName.REDIS_SLOTS_NOT_SERVED: ("redis-failover.md", "slots-not-served"),
+    AlertName.REDIS_PERSISTENCE_FAILING: ("incident-response.md", "persistence-failing"),
+    AlertName.RESPONSE_TIME_P99_HIGH: ("incident-response.md", "slow-responses"),
+    AlertName.AVAILABILITY_BUDGET_BURN: ("incident-response.md", "error-budget-burn"),
+    AlertName.CACHE_ERRORS_HIGH: ("incident-response.md", "cache-failure"),
+    AlertName.REDIS_CONNECTIONS_NEAR_MAXCLIENTS: (
+        "incident-response.md",
+        "connections-near-maxclients",
+    ),
+    CDN_ALERT: ("incident-response.md", "cdn-overage"),
 }
 """Runbook (file under docs/runbooks, heading anchor) of every alert."""
 
@@ -79,12 +102,33 @@ def _rate_by(by: str, metric: str, window: str = "5m") -> str:
     return f"sum by ({by}) (rate({metric}[{window}]))"
 
 
+def error_ratio_record(window: str) -> str:
+    """Record name of the share of a service's requests answered 5xx over `window`."""
+    return f"service:http_requests_errors:ratio_rate{window}"
+
+
+def _error_ratio(window: str) -> str:
+    count = "http_request_duration_seconds_count"
+    errors = _rate_by("service", count + '{code=~"5.."}', window)
+    return f"{errors} / ({_rate_by('service', count, window)} > 0)"
+
+
+def _sum_or_zero(*terms: str) -> str:
+    """terms[0] + terms[1] + ..., each replaced by 0 for a label set only the others have."""
+    parts: list[str] = []
+    for term in terms:
+        others = [other for other in terms if other is not term]
+        parts.append("(" + " or ".join([term, *(f"{other} * 0" for other in others)]) + ")")
+    return " + ".join(parts)
+
+
 def recording_rules() -> list[dict[str, str]]:
     """The recording rules, in dependency order."""
     hits = _rate_by("service", "cache_hits_total")
     misses = _rate_by("service", "cache_misses_total")
     hits_or_zero = f"({hits} or {misses} * 0)"
     misses_or_zero = f"({misses} or {hits} * 0)"
+    errors = _rate_by("service", "cache_errors_total")
     rejected = _rate_by("instance", "redis_rejected_connections_total")
     received = _rate_by("instance", "redis_connections_received_total")
     rules = [
@@ -131,6 +175,23 @@ def recording_rules() -> list[dict[str, str]]:
             "record": RECORD_EVICTIONS,
             "expr": _rate_by("instance", "redis_evicted_keys_total"),
         },
+        {
+            # Failed operations are neither hits nor misses (docs/metrics.md): when every call
+            # fails the ratio is 1, not "no data". Each term falls back to 0 when its counter
+            # does not exist yet but another one of the service does.
+            "record": RECORD_CACHE_ERRORS,
+            "expr": f"{errors} / (({_sum_or_zero(errors, hits, misses)}) > 0)",
+        },
+        {
+            # maxclients is 0 nowhere in practice; the guard keeps a bad exporter from giving +Inf.
+            "record": RECORD_CLIENTS_SHARE,
+            "expr": "max by (instance) (redis_connected_clients) "
+            "/ (max by (instance) (redis_config_maxclients) > 0)",
+        },
+    ]
+    rules += [
+        {"record": error_ratio_record(window), "expr": _error_ratio(window)}
+        for window in BURN_RATE_WINDOWS
     ]
     return rules
 
@@ -258,6 +319,111 @@ def _primary_without_replica(level: AlertLevel) -> _AlertText:
     )
 
 
+def _slots_not_served(level: AlertLevel) -> _AlertText:
+    del level
+    # The best view any node has: a node cut off from the majority sees every other shard failing
+    # (RedisClusterStateNotOk covers it), but when even the best view misses slots no node serves
+    # them. With cluster-require-full-coverage no, cluster_state stays ok on the other shards.
+    return _AlertText(
+        expr=f"{TOTAL_HASH_SLOTS} - max(redis_cluster_slots_ok) > 0",
+        summary="Redis Cluster serves only part of its hash slots",
+        description=(
+            f"{{{{ $value }}}} of {TOTAL_HASH_SLOTS} hash slots are served by no node: a shard "
+            "lost its primary and no replica took over. Requests for their keys fail with "
+            "CLUSTERDOWN and fall back to the origin."
+        ),
+    )
+
+
+def _persistence_failing(level: AlertLevel) -> _AlertText:
+    if level.severity is Severity.CRITICAL:
+        return _AlertText(
+            expr="min by (instance) (redis_aof_last_write_status) == 0",
+            summary="Redis {{ $labels.instance }} cannot write its AOF",
+            description=(
+                "The last AOF write of Redis node {{ $labels.instance }} failed (full or "
+                "read-only disk): the node refuses writes until a write succeeds."
+            ),
+        )
+    return _AlertText(
+        expr=(
+            "min by (instance) (redis_rdb_last_bgsave_status) == 0 "
+            "or min by (instance) (redis_aof_last_bgrewrite_status) == 0"
+        ),
+        summary="Redis {{ $labels.instance }} fails to snapshot",
+        description=(
+            "The last RDB save or AOF rewrite of Redis node {{ $labels.instance }} failed: the "
+            "node keeps serving (stop-writes-on-bgsave-error no), but a restart loses its recent "
+            "writes and backups copy an old snapshot."
+        ),
+    )
+
+
+def _p99(level: AlertLevel) -> _AlertText:
+    t = _threshold(level)
+    return _AlertText(
+        expr=f"{latency_record(0.99)} > {_number(t)}",
+        summary=f"p99 response time of {{{{ $labels.service }}}} above {t * 1000:g} ms",
+        description=(
+            "The 99th percentile response time of service {{ $labels.service }} is "
+            f"{{{{ $value | humanizeDuration }}}}, above the ADR's {t * 1000:g} ms for "
+            f"{prometheus_duration(level.for_seconds)}."
+        ),
+    )
+
+
+def _burn_condition(windows: BurnWindows, budget: float) -> str:
+    ratio = _number(windows.factor * budget)
+    return (
+        f"({error_ratio_record(windows.long)} > {ratio} "
+        f"and {error_ratio_record(windows.short)} > {ratio})"
+    )
+
+
+def _budget_burn(level: AlertLevel, thresholds: AlertThresholds) -> _AlertText:
+    budget = 1 - thresholds.availability_target
+    pairs = PAGE_BURN_WINDOWS if level.severity is Severity.CRITICAL else TICKET_BURN_WINDOWS
+    described = ", or ".join(f"{w.factor:g}x over {w.long} and {w.short}" for w in pairs)
+    return _AlertText(
+        expr=" or ".join(_burn_condition(w, budget) for w in pairs),
+        summary=(
+            f"{{{{ $labels.service }}}} burns its {format_percent(thresholds.availability_target)}"
+            " availability error budget too fast"
+        ),
+        description=(
+            "Service {{ $labels.service }} answers {{ $value | humanizePercentage }} of requests "
+            f"with 5xx: its error budget burns at {described} the rate the "
+            f"{format_percent(thresholds.availability_target)} SLO allows."
+        ),
+    )
+
+
+def _cache_errors(level: AlertLevel) -> _AlertText:
+    t = _threshold(level)
+    return _AlertText(
+        expr=f"{RECORD_CACHE_ERRORS} > {_number(t)}",
+        summary=f"Over {format_percent(t)} of cache calls of {{{{ $labels.service }}}} fail",
+        description=(
+            "Service {{ $labels.service }} sees {{ $value | humanizePercentage }} of its cache "
+            f"operations fail (timeouts, connection errors), above {format_percent(t)} for "
+            f"{prometheus_duration(level.for_seconds)}: those requests go to the database."
+        ),
+    )
+
+
+def _connections(level: AlertLevel) -> _AlertText:
+    t = _threshold(level)
+    return _AlertText(
+        expr=f"{RECORD_CLIENTS_SHARE} > {_number(t)}",
+        summary=f"Redis {{{{ $labels.instance }}}} above {format_percent(t)} of maxclients",
+        description=(
+            "Redis node {{ $labels.instance }} holds {{ $value | humanizePercentage }} of its "
+            f"maxclients connections (above {format_percent(t)} for "
+            f"{prometheus_duration(level.for_seconds)}); beyond maxclients it refuses new ones."
+        ),
+    )
+
+
 def _threshold(level: AlertLevel) -> float:
     if level.threshold is None:
         raise ValueError(f"{level.alert} ({level.severity}) needs a threshold")
@@ -265,6 +431,11 @@ def _threshold(level: AlertLevel) -> float:
 
 
 _BUILDERS: Mapping[str, Callable[[AlertLevel], _AlertText]] = {
+    AlertName.REDIS_SLOTS_NOT_SERVED: _slots_not_served,
+    AlertName.REDIS_PERSISTENCE_FAILING: _persistence_failing,
+    AlertName.RESPONSE_TIME_P99_HIGH: _p99,
+    AlertName.CACHE_ERRORS_HIGH: _cache_errors,
+    AlertName.REDIS_CONNECTIONS_NEAR_MAXCLIENTS: _connections,
     AlertName.CACHE_HIT_RATE_LOW: _hit_rate,
     AlertName.RESPONSE_TIME_HIGH: _response_time,
     AlertName.REDIS_MEMORY_HIGH: _memory,
@@ -285,7 +456,10 @@ def alerting_rules(thresholds: AlertThresholds, runbook_base_url: str) -> list[d
     """One alerting rule per row of `alert_levels(thresholds)`."""
     rules: list[dict[str, Any]] = []
     for level in alert_levels(thresholds):
-        text = _BUILDERS[level.alert](level)
+        if level.alert == AlertName.AVAILABILITY_BUDGET_BURN:
+            text = _budget_burn(level, thresholds)
+        else:
+            text = _BUILDERS[level.alert](level)
         annotations = {
             "summary": text.summary,
             "description": text.description,
@@ -308,9 +482,70 @@ def alerting_rules(thresholds: AlertThresholds, runbook_base_url: str) -> list[d
     return rules
 
 
-def render_rule_groups(thresholds: AlertThresholds, runbook_base_url: str) -> list[dict[str, Any]]:
-    """The rule groups (the `groups:` of a rule file, or a PrometheusRule's `spec.groups`)."""
+@dataclass(frozen=True)
+class CdnTrafficBudget:
+    """The edge traffic the stack declares a month (`cache-platform:cdn`), which the cost
+    estimate prices; traffic on course to exceed it is an overage (ADR-011 risk: CDN overages)."""
+
+    monthly_egress_gb: float
+    monthly_requests_millions: float
+    for_seconds: int = 3600
+    """The projection reads a day of traffic; an hour over it is a trend, not a burst."""
+
+
+def cdn_overage_rules(budget: CdnTrafficBudget, runbook_base_url: str) -> list[dict[str, Any]]:
+    """A warning per declared quantity when the last day's traffic, kept up for a month, exceeds
+    it. Cloudflare's analytics arrive minutes late; a day's rate smooths that out."""
+    rules: list[dict[str, Any]] = []
+    quantities = (
+        ("egress", "cloudflare_zone_bandwidth_total", budget.monthly_egress_gb * 1e9, "GB", 1e9),
+        (
+            "requests",
+            "cloudflare_zone_requests_total",
+            budget.monthly_requests_millions * 1e6,
+            "million requests",
+            1e6,
+        ),
+    )
+    for quantity, metric, declared, unit, scale in quantities:
+        if declared <= 0:
+            continue
+        rules.append(
+            {
+                "alert": CDN_ALERT,
+                "expr": f"sum(rate({metric}[1d])) * {SECONDS_PER_MONTH!r} > {declared!r}",
+                "for": prometheus_duration(budget.for_seconds),
+                "labels": {
+                    "severity": Severity.WARNING.value,
+                    ESCALATION_LABEL: ESCALATION_OF[Severity.WARNING],
+                    "quantity": quantity,
+                },
+                "annotations": {
+                    "summary": f"CDN {quantity} on course to exceed the declared month",
+                    "description": (
+                        f"At the last day's pace the edge serves {{{{ $value | humanize }}}} "
+                        f"({quantity}) a month, more than the {declared / scale:g} {unit} "
+                        "declared in cache-platform:cdn and priced in the cost estimate."
+                    ),
+                    "runbook_url": runbook_url(runbook_base_url, CDN_ALERT),
+                },
+            }
+        )
+    return rules
+
+
+def render_rule_groups(
+    thresholds: AlertThresholds,
+    runbook_base_url: str,
+    cdn_budget: CdnTrafficBudget | None = None,
+) -> list[dict[str, Any]]:
+    """The rule groups (the `groups:` of a rule file, or a PrometheusRule's `spec.groups`).
+
+    `cdn_budget` adds the CDN overage alerts (when the stack manages the edge)."""
+    alerting = alerting_rules(thresholds, runbook_base_url)
+    if cdn_budget is not None:
+        alerting += cdn_overage_rules(cdn_budget, runbook_base_url)
     return [
         {"name": RECORDING_GROUP, "rules": recording_rules()},
-        {"name": ALERTING_GROUP, "rules": alerting_rules(thresholds, runbook_base_url)},
+        {"name": ALERTING_GROUP, "rules": alerting},
     ]

@@ -12,9 +12,11 @@ pack use it to check what a stack would really run.
 
 from __future__ import annotations
 
+import math
 import shlex
 from dataclasses import dataclass
 
+from stackconfig import adr
 from stackconfig.config import MAXMEMORY_PERCENT_RANGE, EvictionPolicy, RedisConfig
 from stackconfig.quantity import quantity_bytes
 
@@ -40,6 +42,25 @@ SECRET_DIRECTIVES = frozenset({"requirepass", "masterauth", "masteruser", "user"
 """Directives that would carry a credential."""
 
 _MIB = 1024 * 1024
+
+CONNECTION_HEADROOM = 1.2
+"""maxclients above the modelled peak: keys do not hash perfectly evenly over the shards, and
+pools reconnecting after a failover briefly hold old and new connections."""
+
+
+def connections_per_node(concurrent_users: int, primaries: int) -> int:
+    """Client connections one node must accept at the ADR's peak.
+
+    The capacity model: each concurrent user has at most one request in flight, and a request
+    holds one pooled connection to the primary that owns its key; keys spread evenly over the
+    primaries (replicas serve no client reads). So a node sees users / primaries connections,
+    plus CONNECTION_HEADROOM."""
+    if concurrent_users < 1 or primaries < 1:
+        raise ValueError(
+            f"concurrent_users and primaries must be at least 1, got {concurrent_users}, "
+            f"{primaries}"
+        )
+    return math.ceil(concurrent_users / primaries * CONNECTION_HEADROOM)
 
 
 _STACK_DEFAULTS = RedisConfig()
@@ -70,6 +91,10 @@ class RedisConfSpec:
     """Replicas of each primary: a full sync starts once this many replicas wait for it."""
     repl_backlog_bytes: int = 128 * _MIB
     """Replication backlog: a replica back within it resyncs partially instead of in full."""
+    primaries: int = _STACK_DEFAULTS.primaries
+    """Shards the clients' connections spread over (maxclients)."""
+    concurrent_users: int = adr.CONCURRENT_USERS
+    """Users at the peak the tier is sized for (maxclients)."""
 
     def __post_init__(self) -> None:
         low, high = MAXMEMORY_PERCENT_RANGE
@@ -100,6 +125,11 @@ class RedisConfSpec:
             problems.append(
                 f"repl_backlog_bytes must be at least 1 MiB, got {self.repl_backlog_bytes}"
             )
+        if self.primaries < 1 or self.concurrent_users < 1:
+            problems.append(
+                "primaries and concurrent_users must be at least 1, got "
+                f"{self.primaries} and {self.concurrent_users}"
+            )
         if any(seconds <= 0 or changes <= 0 for seconds, changes in self.save_points):
             problems.append(f"save_points must be positive pairs, got {self.save_points}")
         if self.rdb and not self.save_points:
@@ -120,6 +150,7 @@ def redis_conf_spec(settings: RedisConfig, port: int = 6379) -> RedisConfSpec:
         maxmemory_policy=settings.eviction_policy.value,
         port=port,
         replicas_per_primary=settings.replicas_per_primary,
+        primaries=settings.primaries,
     )
 
 
@@ -155,6 +186,14 @@ def render_redis_conf(spec: RedisConfSpec) -> str:
                 "# Drop idle clients never (pools keep connections); detect dead peers in 60 s.",
                 "timeout 0",
                 "tcp-keepalive 60",
+                f"# {spec.concurrent_users} concurrent users (ADR-011), one in-flight request "
+                f"each, over {spec.primaries}",
+                f"# primaries, plus {CONNECTION_HEADROOM:g}x headroom. Monitoring warns well "
+                "before it is reached",
+                "# (RedisConnectionsNearMaxclients); beyond it Redis refuses connections. Redis",
+                "# lowers it to the open-files limit - 32 when that is lower (it logs so); the",
+                "# alert reads the effective value from the exporter.",
+                f"maxclients {connections_per_node(spec.concurrent_users, spec.primaries)}",
             ],
         ),
         (
@@ -234,8 +273,11 @@ def render_redis_conf(spec: RedisConfSpec) -> str:
                 "rdbcompression yes",
                 "rdbchecksum yes",
                 'dbfilename "dump.rdb"',
-                "# A cache keeps accepting writes when a snapshot fails (full disk); the failed",
-                "# save shows in rdb_last_bgsave_status, which monitoring alerts on.",
+                "# A cache keeps serving writes when a snapshot fails (say a full disk):",
+                "# refusing them would turn a backup problem into an outage of every service,",
+                "# and the data can be rebuilt from the origin. The failure is not silent:",
+                "# rdb_last_bgsave_status raises RedisPersistenceFailing (warning). A failed AOF",
+                "# write still stops writes (Redis always does) and pages.",
                 "stop-writes-on-bgsave-error no",
             ],
         ),

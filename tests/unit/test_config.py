@@ -31,6 +31,7 @@ def valid_raw(**overrides: Any) -> dict[str, Any]:
             "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.example.com/id/X"
         },
         "alertingSecrets": dict(SECRETS),
+        "cloudflareAnalyticsToken": "cf-analytics-token",
     }
     raw.update(overrides)
     return raw
@@ -293,6 +294,20 @@ def test_secret_values_are_never_part_of_the_config() -> None:
     config = parse_stack_config(valid_raw())
     assert config.secret_names == frozenset(SECRETS)
     assert "k1" not in repr(config)
+    assert "cf-analytics-token" not in repr(config)
+
+
+def test_the_cloudflare_exporter_token_is_required_only_with_an_edge_and_monitoring() -> None:
+    raw = valid_raw()
+    del raw["cloudflareAnalyticsToken"]
+    assert problems_of(raw) == [
+        "cache-platform:cloudflareAnalyticsToken: is required; the Cloudflare exporter needs an "
+        "API token with Analytics:Read: pulumi config set --secret "
+        "cache-platform:cloudflareAnalyticsToken <token>"
+    ]
+    parse_stack_config({**raw, "cdn": {"enabled": False}})
+    parse_stack_config({**raw, "monitoring": {"enabled": False}})
+    parse_stack_config(raw, require_secrets=False)
 
 
 @pytest.mark.parametrize(
@@ -311,3 +326,19 @@ def test_bad_quantities(text: str) -> None:
 
 def test_cpu_quantity_in_millicores() -> None:
     assert parse_quantity("250m") == parse_quantity("0.25")
+
+
+def test_trace_retention_is_a_duration_tempo_can_read() -> None:
+    problems = problems_of(valid_raw(monitoring={"traceRetention": "7d"}))
+    assert problems == [
+        "cache-platform:monitoring.traceRetention: '7d' is not allowed; expected a duration in "
+        "h, m or s such as 72h (Tempo has no 'd')"
+    ]
+    assert (
+        parse_stack_config(
+            valid_raw(monitoring={"traceRetention": "168h"})
+        ).monitoring.trace_retention
+        == "168h"
+    )
+    problems = problems_of(valid_raw(monitoring={"traceSamplingPercent": 0}))
+    assert len(problems) == 1 and "traceSamplingPercent" in problems[0]

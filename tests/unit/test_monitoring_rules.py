@@ -14,6 +14,7 @@ import yaml
 
 from components.monitoring.rules import (
     ALERTING_GROUP,
+    CDN_ALERT,
     RECORD_CONNECTION_FAILURES,
     RECORD_EVICTIONS,
     RECORD_HIT_RATE,
@@ -22,6 +23,9 @@ from components.monitoring.rules import (
     RECORD_WARMING_PROGRESS,
     RECORDING_GROUP,
     RUNBOOKS,
+    SECONDS_PER_MONTH,
+    CdnTrafficBudget,
+    cdn_overage_rules,
     latency_record,
     recording_rules,
     render_rule_groups,
@@ -60,6 +64,22 @@ CUSTOM = AlertThresholds(
     node_down_critical_for_seconds=180,
     min_replicas_per_primary=2,
     primary_without_replica_for_seconds=300,
+    slots_not_served_critical_for_seconds=120,
+    aof_write_failing_critical_for_seconds=180,
+    snapshot_failing_warning_for_seconds=240,
+    p99_warning_seconds=0.8,
+    p99_warning_for_seconds=240,
+    availability_target=0.995,
+    budget_burn_critical_for_seconds=180,
+    budget_burn_warning_for_seconds=600,
+    cache_errors_warning=0.02,
+    cache_errors_warning_for_seconds=240,
+    cache_errors_critical=0.1,
+    cache_errors_critical_for_seconds=180,
+    connections_warning=0.7,
+    connections_warning_for_seconds=240,
+    connections_critical=0.9,
+    connections_critical_for_seconds=180,
 )
 """Different numbers everywhere: proves each expression reads its threshold, not a constant."""
 
@@ -192,7 +212,80 @@ def primary_without_replica_series(threshold: float, beyond: bool) -> list[dict[
     ]
 
 
+def slots_not_served_series(threshold: float | None, beyond: bool) -> list[dict[str, str]]:
+    # What the lab shows once a shard lost every node: the others still say cluster_state:ok.
+    del threshold
+    served = 10922 if beyond else 16384
+    return [
+        gauge('redis_cluster_state{instance="a:9121", job="redis"}', 1),
+        gauge('redis_cluster_state{instance="b:9121", job="redis"}', 1),
+        gauge('redis_cluster_slots_ok{instance="a:9121", job="redis"}', served),
+        gauge('redis_cluster_slots_ok{instance="b:9121", job="redis"}', served),
+    ]
+
+
+def persistence_series(threshold: float | None, beyond: bool) -> list[dict[str, str]]:
+    del threshold
+    status = 0 if beyond else 1
+    return [
+        gauge(f"redis_aof_last_write_status{{{NODE}}}", status),
+        gauge(f"redis_rdb_last_bgsave_status{{{NODE}}}", status),
+        gauge(f"redis_aof_last_bgrewrite_status{{{NODE}}}", 1),
+    ]
+
+
+def p99_series(threshold: float, beyond: bool) -> list[dict[str, str]]:
+    # 98.5 % of requests at or below the threshold puts p99 above it; 99.5 % puts it below.
+    width = threshold / 10
+    at_or_below = 985 if beyond else 995
+    buckets = [(threshold - width, 0), (threshold, at_or_below), (threshold + width, 1000)]
+    series = [
+        counter(f'http_request_duration_seconds_bucket{{{SERVICE}, le="{le!r}"}}', n)
+        for le, n in buckets
+    ]
+    series.append(counter(f'http_request_duration_seconds_bucket{{{SERVICE}, le="+Inf"}}', 1000))
+    return series
+
+
+def error_ratio_series(ratio: float) -> list[dict[str, str]]:
+    errors = round(ratio * 1_000_000)
+    return [
+        counter(f'http_request_duration_seconds_count{{{SERVICE}, code="503"}}', errors),
+        counter(
+            f'http_request_duration_seconds_count{{{SERVICE}, code="200"}}', 1_000_000 - errors
+        ),
+    ]
+
+
+def budget_burn_series(threshold: float, beyond: bool) -> list[dict[str, str]]:
+    # `threshold` is the slowest window pair's error ratio; 10 % either side of it.
+    return error_ratio_series(threshold * (1.1 if beyond else 0.9))
+
+
+def cache_errors_series(threshold: float, beyond: bool) -> list[dict[str, str]]:
+    errors = round((threshold + 0.002 if beyond else threshold - 0.002) * 10000)
+    return [
+        counter(f'cache_errors_total{{{SERVICE}, kind="timeout"}}', errors),
+        counter(f"cache_hits_total{{{SERVICE}}}", (10000 - errors) * 0.9),
+        counter(f"cache_misses_total{{{SERVICE}}}", (10000 - errors) * 0.1),
+    ]
+
+
+def connections_series(threshold: float, beyond: bool) -> list[dict[str, str]]:
+    clients = round((threshold + 0.01 if beyond else threshold - 0.01) * 40000)
+    return [
+        gauge(f"redis_config_maxclients{{{NODE}}}", 40000),
+        gauge(f"redis_connected_clients{{{NODE}}}", clients),
+    ]
+
+
 SCENARIOS: dict[str, Callable[[Any, bool], list[dict[str, str]]]] = {
+    AlertName.REDIS_SLOTS_NOT_SERVED: slots_not_served_series,
+    AlertName.REDIS_PERSISTENCE_FAILING: persistence_series,
+    AlertName.RESPONSE_TIME_P99_HIGH: p99_series,
+    AlertName.AVAILABILITY_BUDGET_BURN: budget_burn_series,
+    AlertName.CACHE_ERRORS_HIGH: cache_errors_series,
+    AlertName.REDIS_CONNECTIONS_NEAR_MAXCLIENTS: connections_series,
     AlertName.CACHE_HIT_RATE_LOW: hit_rate_series,
     AlertName.RESPONSE_TIME_HIGH: latency_series,
     AlertName.REDIS_MEMORY_HIGH: memory_series,
@@ -229,6 +322,12 @@ CONDITION_FROM_MINUTE: dict[str, int] = {
     AlertName.REDIS_CLUSTER_STATE_NOT_OK: 0,
     AlertName.REDIS_NODE_DOWN: 0,
     AlertName.REDIS_PRIMARY_WITHOUT_REPLICA: 0,
+    AlertName.REDIS_SLOTS_NOT_SERVED: 0,
+    AlertName.REDIS_PERSISTENCE_FAILING: 0,
+    AlertName.RESPONSE_TIME_P99_HIGH: 1,
+    AlertName.AVAILABILITY_BUDGET_BURN: 1,
+    AlertName.CACHE_ERRORS_HIGH: 1,
+    AlertName.REDIS_CONNECTIONS_NEAR_MAXCLIENTS: 0,
 }
 
 
@@ -289,6 +388,16 @@ def test_every_adr_alert_is_rendered_at_both_severities_the_adr_gives() -> None:
         ("RedisClusterStateNotOk", Severity.CRITICAL),
         ("RedisNodeDown", Severity.CRITICAL),
         ("RedisPrimaryWithoutReplica", Severity.WARNING),
+        ("RedisSlotsNotServed", Severity.CRITICAL),
+        ("RedisPersistenceFailing", Severity.CRITICAL),
+        ("RedisPersistenceFailing", Severity.WARNING),
+        ("ResponseTimeP99High", Severity.WARNING),
+        ("AvailabilityErrorBudgetBurn", Severity.CRITICAL),
+        ("AvailabilityErrorBudgetBurn", Severity.WARNING),
+        ("CacheErrorsHigh", Severity.CRITICAL),
+        ("CacheErrorsHigh", Severity.WARNING),
+        ("RedisConnectionsNearMaxclients", Severity.CRITICAL),
+        ("RedisConnectionsNearMaxclients", Severity.WARNING),
     }
     assert set(SCENARIOS) == {level.alert for level in DEFAULT_LEVELS}
 
@@ -552,7 +661,10 @@ def test_every_alert_links_a_runbook_and_carries_severity_and_escalation() -> No
             "page" if rule["labels"]["severity"] == "critical" else "team"
         )
         assert {"summary", "description"} <= set(rule["annotations"])
-        assert "$value" in rule["annotations"]["description"] or rule["alert"] in ("RedisNodeDown",)
+        assert "$value" in rule["annotations"]["description"] or rule["alert"] in (
+            "RedisNodeDown",
+            "RedisPersistenceFailing",
+        )
 
 
 def test_rules_never_depend_on_labels_outside_the_contract() -> None:
@@ -563,3 +675,162 @@ def test_rules_never_depend_on_labels_outside_the_contract() -> None:
     for expr in exprs:
         for by in re.findall(r"\b(?:by|on) \(([^)]*)\)", expr):
             assert set(by.replace(" ", "").split(",")) <= {"service", "instance", "le", "job"}, expr
+
+
+def firing(alert: str, eval_time: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "expr": f'count by (alertname, severity) (ALERTS{{alertname="{alert}", '
+        'alertstate="firing"})',
+        "eval_time": eval_time,
+        "exp_samples": samples,
+    }
+
+
+def one_alert(alert: str, severity: str) -> dict[str, Any]:
+    return {"labels": f'{{alertname="{alert}", severity="{severity}"}}', "value": 1}
+
+
+@pytest.mark.parametrize(
+    "failing", ["redis_rdb_last_bgsave_status", "redis_aof_last_bgrewrite_status"]
+)
+def test_a_failed_snapshot_warns_without_paging(tmp_path: Path, failing: str) -> None:
+    """Writes go on after a failed BGSAVE or rewrite: a warning; only a failed AOF write pages."""
+    statuses = {
+        "redis_aof_last_write_status": 1,
+        "redis_rdb_last_bgsave_status": 1,
+        "redis_aof_last_bgrewrite_status": 1,
+        failing: 0,
+    }
+    test = {
+        "interval": "1m",
+        "input_series": [gauge(f"{name}{{{NODE}}}", value) for name, value in statuses.items()],
+        "promql_expr_test": [
+            firing("RedisPersistenceFailing", "4m", []),
+            firing(
+                "RedisPersistenceFailing", "5m", [one_alert("RedisPersistenceFailing", "warning")]
+            ),
+        ],
+    }
+    run_promtool_tests(tmp_path, AlertThresholds(), [test])
+
+
+def test_slots_alert_ignores_one_node_cut_off_from_the_rest(tmp_path: Path) -> None:
+    """A minority node sees the other shards failing; the best view still serves every slot."""
+    test = {
+        "interval": "1m",
+        "input_series": [
+            gauge('redis_cluster_slots_ok{instance="a:9121", job="redis"}', 16384),
+            gauge('redis_cluster_slots_ok{instance="minority:9121", job="redis"}', 5461),
+        ],
+        "promql_expr_test": [firing("RedisSlotsNotServed", "10m", [])],
+    }
+    run_promtool_tests(tmp_path, AlertThresholds(), [test])
+
+
+def test_a_fast_burn_pages_within_minutes_and_stops_soon_after(tmp_path: Path) -> None:
+    """20x the budget's pace for 15 min: the 1h/5m pair pages within minutes; once the short
+    windows are clean the page resolves although the long ratios are still high (what is left
+    is the slower warning)."""
+    errors = "0+20x15 300+0x45"  # 20 per minute (2 %) for 15 minutes, then none
+    test = {
+        "interval": "1m",
+        "input_series": [
+            {"series": f'http_request_duration_seconds_count{{{SERVICE}, code="500"}}',
+             "values": errors},
+            counter(f'http_request_duration_seconds_count{{{SERVICE}, code="200"}}', 980),
+        ],
+        "promql_expr_test": [
+            firing("AvailabilityErrorBudgetBurn", "2m", []),
+            firing("AvailabilityErrorBudgetBurn", "4m",
+                   [one_alert("AvailabilityErrorBudgetBurn", "critical")]),
+            {"expr": 'ALERTS{alertname="AvailabilityErrorBudgetBurn", severity="critical"}',
+             "eval_time": "50m", "exp_samples": []},
+        ],
+    }  # fmt: skip
+    run_promtool_tests(tmp_path, AlertThresholds(), [test])
+
+
+def test_cache_errors_ratio_is_one_when_every_call_fails(tmp_path: Path) -> None:
+    """Redis unreachable: no hits, no misses, only errors. The ratio is 1 and pages."""
+    test = {
+        "interval": "1m",
+        "input_series": [counter(f'cache_errors_total{{{SERVICE}, kind="connection"}}', 100)],
+        "promql_expr_test": [
+            *value_checks("10m", [("service:cache_errors:ratio_rate5m", f"{{{SERVICE}}}", 1.0)]),
+            firing("CacheErrorsHigh", "10m", [one_alert("CacheErrorsHigh", "critical"),
+                                              one_alert("CacheErrorsHigh", "warning")]),
+        ],
+    }  # fmt: skip
+    run_promtool_tests(tmp_path, AlertThresholds(), [test])
+
+
+def cdn_rules_test(  # 25 h of samples every 10 min: the projection reads a 1d rate
+    tmp_path: Path, budget: CdnTrafficBudget, per_ten_minutes: dict[str, float], fires: set[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    groups = render_rule_groups(AlertThresholds(), RUNBOOK_BASE, budget)
+    rules.write_text(yaml.safe_dump({"groups": groups}))
+    series = [
+        counter(f'{metric}{{zone="shop.example.com", account="acme"}}', value)
+        for metric, value in per_ten_minutes.items()
+    ]
+    expected = [
+        {
+            "labels": f'{{alertname="{CDN_ALERT}", quantity="{quantity}", severity="warning"}}',
+            "value": 1,
+        }
+        for quantity in sorted(fires)
+    ]
+    test_file = tmp_path / "tests.yaml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [rules.name],
+                "evaluation_interval": "10m",
+                "group_eval_order": [RECORDING_GROUP, ALERTING_GROUP],
+                "tests": [
+                    {
+                        "interval": "10m",
+                        "input_series": [{**s, "values": s["values"].replace("x40", "x150")}
+                                         for s in series],
+                        "promql_expr_test": [
+                            {"expr": f'count by (alertname, quantity, severity) '
+                                     f'(ALERTS{{alertname="{CDN_ALERT}", alertstate="firing"}})',
+                             "eval_time": "1490m", "exp_samples": expected},
+                        ],
+                    }
+                ],
+            }
+        )
+    )  # fmt: skip
+    result = subprocess.run(
+        [require_tool("promtool"), "test", "rules", test_file.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+TEN_MINUTES_PER_MONTH = SECONDS_PER_MONTH / 600
+
+
+@pytest.mark.parametrize(
+    ("egress_share", "requests_share", "fires"),
+    [(1.02, 0.5, {"egress"}), (0.98, 1.02, {"requests"}), (0.98, 0.98, set())],
+    ids=["egress-over", "requests-over", "both-inside"],
+)
+def test_cdn_overage_fires_when_the_pace_exceeds_the_declared_month(
+    tmp_path: Path, egress_share: float, requests_share: float, fires: set[str]
+) -> None:
+    budget = CdnTrafficBudget(monthly_egress_gb=3000, monthly_requests_millions=100)
+    per_ten_minutes = {
+        "cloudflare_zone_bandwidth_total": 3000e9 * egress_share / TEN_MINUTES_PER_MONTH,
+        "cloudflare_zone_requests_total": 100e6 * requests_share / TEN_MINUTES_PER_MONTH,
+    }
+    cdn_rules_test(tmp_path, budget, per_ten_minutes, fires)
+
+
+def test_no_cdn_alert_without_a_declared_edge() -> None:
+    groups = render_rule_groups(AlertThresholds(), RUNBOOK_BASE)
+    assert all(r.get("alert") != CDN_ALERT for g in groups for r in g["rules"])
+    none_declared = CdnTrafficBudget(monthly_egress_gb=0, monthly_requests_millions=0)
+    assert cdn_overage_rules(none_declared, RUNBOOK_BASE) == []

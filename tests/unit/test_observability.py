@@ -20,6 +20,16 @@ CREDENTIALS = {"oncall": "pd-1", "senior": "pd-2", "manager": "pd-3", "team": "h
 SIZING = DashboardSizing(services=8, peak_rps_per_service=10_000, monthly_cost_usd=1000)
 
 
+def stack_release(records: list[Any]) -> Any:
+    """The kube-prometheus-stack release (tracing adds Tempo's)."""
+    (release,) = [
+        r
+        for r in of_type(records, "kubernetes:helm.sh/v3:Release")
+        if r.inputs["chart"] == "kube-prometheus-stack"
+    ]
+    return release
+
+
 @pytest.fixture
 def monitor() -> Any:
     return install_mocks()
@@ -42,7 +52,7 @@ def test_chart_is_pinned_and_selects_our_rules(monitor: Any) -> Any:
     observability = build()
 
     def check() -> None:
-        release = one(monitor.records, "kubernetes:helm.sh/v3:Release")
+        release = stack_release(monitor.records)
         assert release.inputs["chart"] == "kube-prometheus-stack"
         assert release.inputs["version"] == CHART_VERSION
         assert release.inputs["repositoryOpts"]["repo"].startswith("https://")
@@ -86,9 +96,7 @@ def test_escalation_routes_and_credentials_by_file(monitor: Any) -> Any:
     observability = build()
 
     def check() -> None:
-        config = one(monitor.records, "kubernetes:helm.sh/v3:Release").inputs["values"][
-            "alertmanager"
-        ]["config"]
+        config = stack_release(monitor.records).inputs["values"]["alertmanager"]["config"]
         receivers = [r["receiver"] for r in config["route"]["routes"]]
         assert receivers.count("oncall") == 1 and "senior" in receivers and "manager" in receivers
         text = json.dumps(config)
@@ -117,7 +125,7 @@ def test_grafana_admin_password_is_generated_and_secret(monitor: Any) -> Any:
             if s.inputs["metadata"]["name"] == secret_name
         )
         assert "stringData" in secret.secret_paths
-        grafana = one(monitor.records, "kubernetes:helm.sh/v3:Release").inputs["values"]["grafana"]
+        grafana = stack_release(monitor.records).inputs["values"]["grafana"]
         assert grafana["admin"]["existingSecret"] == secret_name
         assert "mock-secret-" not in json.dumps([r.inputs for r in monitor.records])
 

@@ -40,6 +40,23 @@ const CONDITIONAL_HEADERS = [
   "if-range",
 ];
 
+// W3C Trace Context: the client's trace continues at the origin. The Worker records no span of
+// its own, so it forwards a valid `traceparent` (and its `tracestate`) unchanged on every origin
+// fetch (fills, revalidations, background refreshes, bypasses) and drops a malformed pair, which
+// the origin's SDK would otherwise have to distrust. Neither is part of the cache key.
+const TRACEPARENT = /^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+function withTraceContext(request) {
+  const traceparent = request.headers.get("traceparent");
+  if (traceparent === null || (TRACEPARENT.test(traceparent) && !traceparent.startsWith("ff"))) {
+    return request;
+  }
+  const headers = new Headers(request.headers);
+  headers.delete("traceparent");
+  headers.delete("tracestate");
+  return new Request(request, { headers });
+}
+
 const configs = new WeakMap();
 
 function parseJsonBinding(env, name) {
@@ -360,7 +377,8 @@ async function refreshInBackground(request, key, placement, cached) {
 }
 
 export default {
-  async fetch(request, env, ctx) {
+  async fetch(incoming, env, ctx) {
+    const request = withTraceContext(incoming);
     let config;
     try {
       config = configFor(env);
