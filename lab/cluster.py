@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -38,22 +39,75 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 import redis
 from redis.cluster import RedisCluster
 
 from cachectl.topology import SLOT_COUNT, ClusterEntry, key_in_ranges, parse_cluster_nodes
 from components.redis.conf import redis_conf_spec, render_redis_conf
+from stackconfig import adr
 from stackconfig.config import RedisConfig
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "components" / "redis" / "scripts"
 BUS_PORT_OFFSET = 10000
 _PORT_RANGE = (20000, 30000)
+STATE_FILE = "lab.json"
+"""The lab's state in its directory: options, nodes, addresses and pids."""
+_STATE_VERSION = 1
 
 
 class LabError(RuntimeError):
     """The lab could not do what was asked; the message says what and includes the node's log."""
+
+
+class NodeProcess(Protocol):
+    """What the lab needs of a node's process: a child it started (subprocess.Popen) or one an
+    earlier lab process started (AdoptedProcess)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+class AdoptedProcess:
+    """A redis-server started by another process (an earlier `python -m lab` call), by pid. Not
+    this process's child: alive while the pid exists and still runs redis-server."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def poll(self) -> int | None:
+        try:
+            os.kill(self.pid, 0)
+            command = (Path("/proc") / str(self.pid) / "cmdline").read_bytes()
+            state = (Path("/proc") / str(self.pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return -1
+        return None if b"redis-server" in command and state[0] not in ("Z", "X") else -1
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
+            time.sleep(0.02)
+        return -1
 
 
 @dataclass
@@ -69,7 +123,7 @@ class LabNode:
     data_dir: Path
     runtime_dir: Path
     log_path: Path
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: NodeProcess | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int | None:
@@ -229,6 +283,63 @@ class RedisLab:
     def __enter__(self) -> RedisLab:
         return self.start()
 
+    # ---- state between processes -----------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.base_dir / STATE_FILE
+
+    def save(self) -> None:
+        """Write the lab's state into its directory, for `RedisLab.load` in another process."""
+        state = {
+            "version": _STATE_VERSION,
+            "primaries": self.primaries,
+            "replicas": self.replicas,
+            "memory": self.memory,
+            "require_password": self.require_password,
+            "client_endpoint": self.client_endpoint,
+            "extra_args": list(self.extra_args),
+            "nodes": [
+                {"index": n.index, "host": n.host, "port": n.port, "pid": n.pid} for n in self.nodes
+            ],
+        }
+        staging = self.state_path.with_suffix(".new")
+        staging.write_text(json.dumps(state, indent=2) + "\n")
+        staging.replace(self.state_path)
+
+    @classmethod
+    def load(cls, base_dir: Path) -> RedisLab:
+        """The lab saved in `base_dir`, its running nodes adopted by pid; LabError when there is
+        none or its state is unreadable."""
+        path = base_dir / STATE_FILE
+        try:
+            state = cast(dict[str, Any], json.loads(path.read_text()))
+            if state.get("version") != _STATE_VERSION:
+                raise ValueError(f"version {state.get('version')!r}, expected {_STATE_VERSION}")
+            lab = cls(
+                (base_dir / "redis.conf").read_text(),
+                primaries=int(state["primaries"]),
+                replicas=int(state["replicas"]),
+                memory=state["memory"],
+                base_dir=base_dir,
+                require_password=bool(state["require_password"]),
+                client_endpoint=state["client_endpoint"],
+                extra_args=[str(arg) for arg in state["extra_args"]],
+            )
+            saved_nodes = cast(list[dict[str, Any]], state["nodes"])
+            if len(saved_nodes) != len(lab.nodes):
+                raise ValueError(f"{len(saved_nodes)} nodes for {len(lab.nodes)} expected")
+            for node, saved in zip(lab.nodes, saved_nodes, strict=True):
+                node.host, node.port = str(saved["host"]), int(saved["port"])
+                if saved.get("pid") is not None:
+                    node.process = AdoptedProcess(int(saved["pid"]))
+        except FileNotFoundError:
+            raise LabError(f"{base_dir} holds no lab (no {STATE_FILE})") from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise LabError(f"{path} is not a lab state file: {error}") from None
+        lab._started = True
+        return lab
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -257,7 +368,9 @@ class RedisLab:
             "REDIS_ANNOUNCE_IP": node.host,
             "REDIS_HOSTS_FILE": str(self.hosts_path),
             "REDIS_REPLICAS_PER_PRIMARY": str(self.replicas),
+            "REDIS_PRIMARIES": str(self.primaries),
             "REDIS_NODES": " ".join(n.name for n in self.nodes),
+            "REDIS_SCALE_MAX_FILL_PERCENT": str(round(adr.MEMORY_WARNING * 100)),
         }
         if self.require_password:
             env["REDIS_PASSWORD_FILE"] = str(self.password_path)
@@ -350,6 +463,37 @@ class RedisLab:
             for process in alive:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=0.5)
+
+    def add_node(self, host: str | None = None) -> LabNode:
+        """Start one more node, empty and alone, with the next index (as a StatefulSet that
+        grows gets its next ordinal); joining it to the cluster is bootstrap.sh's job."""
+        index = max((node.index for node in self.nodes), default=-1) + 1
+        host = host or (self.nodes[0].host if self.nodes else "127.0.0.1")
+        port = free_node_port(host, {node.port for node in self.nodes})
+        node_dir = self.base_dir / f"node-{index}"
+        node = LabNode(
+            index=index,
+            hostname=f"redis-{index}.redis-lab.invalid",
+            host=host,
+            port=port,
+            data_dir=node_dir / "data",
+            runtime_dir=node_dir / "run",
+            log_path=self.base_dir / "logs" / f"node-{index}.log",
+        )
+        self.nodes.append(node)
+        self._write_hosts()
+        self._spawn(node)
+        self._wait_answering(node)
+        return node
+
+    def remove_node(self, node: LabNode) -> None:
+        """Stop the node and delete its files, as a StatefulSet that shrinks deletes its pod
+        (the lab drops the volume too). The cluster must have let it go first."""
+        if node.running:
+            self.kill(node, signal.SIGTERM)
+        self.nodes.remove(node)
+        shutil.rmtree(node.data_dir.parent, ignore_errors=True)
+        self._write_hosts()
 
     def start_node(self, node: LabNode, host: str | None = None) -> None:
         """Start a stopped node from its data directory, optionally on another loopback address."""
