@@ -36,6 +36,8 @@ class ResourceRecord:
     secret_paths: list[str] = field(default_factory=lambda: list[str]())
     raw_inputs: dict[str, Any] = field(default_factory=lambda: dict[str, Any](), repr=False)
     """Inputs with secret values unwrapped; for mock outputs only, never written out."""
+    dependencies: list[str] = field(default_factory=lambda: list[str]())
+    """URNs the resource waits for (explicit `depends_on` and property dependencies)."""
 
 
 def _mask_secrets(value: Any, path: str, secret_paths: list[str]) -> Any:
@@ -93,6 +95,7 @@ class RecordingMonitor(MockMonitor):
                     inputs=masked,
                     secret_paths=secret_paths,
                     raw_inputs=_unwrap_secrets(wrapped),
+                    dependencies=list(request.dependencies),
                 )
             )
         return super().RegisterResource(request)

@@ -111,6 +111,13 @@ class RedisConfig:
         why="ADR-011: one replica each for automatic failover.",
         checks=(at_least(0),),
     )
+    deployed_primaries: int | None = setting(
+        None,
+        "Primaries the running cluster has now; set it to `primaries` after each deploy. The "
+        "plan compares the two to say whether a deploy scales out or in and how many slots move; "
+        "null means no change. The deploy itself does not depend on it (docs/runbooks/scaling.md).",
+        checks=(at_least(1),),
+    )
     memory: Quantity = setting(
         Quantity("8Gi"),
         "Memory of each Redis container (request = limit).",
