@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from typer.testing import CliRunner
 
+from cachectl.cli import app
 from cachectl.topology import SLOT_COUNT
 from lab.cluster import LabError, RedisLab
 from lab.scaling import AckedWriter, run_bootstrap, scale, slot_owners
@@ -74,6 +76,22 @@ def test_a_scale_in_without_room_for_the_data_is_refused(make_lab: LabFactory) -
     for number in range(900):  # about 9 MB: 3 MB a primary, more than 80 % of 8 MB for one
         cluster.set(f"fill:{number}", value)
     before = slot_owners(lab)
+    env = {
+        "CACHECTL_NODE": lab.nodes[0].address,
+        "REDISCLI_AUTH": lab.password or "",
+        "REDIS_PASSWORD_FILE": "",
+    }
+
+    def cachectl(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, list(args), env=env)
+        return result.exit_code, result.output
+
+    # The runbook's checks see what the script will refuse.
+    assert cachectl("scale", "slots")[0] == 0
+    code, output = cachectl("scale", "check-in", "--primaries", "1")
+    assert code == 1 and "does NOT fit" in output, output
+    code, output = cachectl("scale", "check-in", "--primaries", "2")
+    assert code == 0 and "fits" in output and "5462 slots move" in output, output
 
     with pytest.raises(LabError, match="refusing to scale in") as refusal:
         scale(lab, 1, 0)
