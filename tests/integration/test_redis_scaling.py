@@ -49,7 +49,7 @@ def check_shape(lab: RedisLab, primaries: int, replicas: int, machines: dict[int
 def test_scale_out_and_back_under_acknowledged_writes_loses_no_key(make_lab: LabFactory) -> None:
     lab = make_lab(primaries=3, replicas=1)
     machines = {index: f"machine-{index % 4}" for index in range(8)}
-    with AckedWriter(lab.client(socket_timeout=5.0)) as writer:
+    with AckedWriter(lab.client(socket_timeout=5.0), pause=0.005) as writer:
         time.sleep(0.5)
         out = scale(lab, 4, machines=machines)
         check_shape(lab, 4, 1, machines)
@@ -115,3 +115,43 @@ def test_a_shard_with_no_live_copy_stops_the_drain(make_lab: LabFactory) -> None
 
     with pytest.raises(LabError, match="no live copy"):
         run_bootstrap(lab, lab.nodes[:4], "drain", timeout=20)
+
+
+def test_a_half_moved_slot_is_finished_and_the_repair_cronjob_never_reshapes(
+    make_lab: LabFactory,
+) -> None:
+    lab = make_lab(primaries=3, replicas=0)
+    cluster = lab.client()
+    source, target = lab.primaries_now()[:2]
+    key = lab.key_in_slots_of(source, prefix="moving")
+    cluster.set(key, "kept")
+    slot = cluster.keyslot(key)
+    # An interrupted move: the slot is IMPORTING on the target and MIGRATING on the source.
+    target_client, source_client = lab.node_client(target), lab.node_client(source)
+    try:
+        target_id, source_id = lab.node_id(target), lab.node_id(source)
+        target_client.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        source_client.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+    finally:
+        target_client.close()
+        source_client.close()
+
+    # The repair CronJob with an older REDIS_NODES (two members) leaves the change to the Jobs.
+    repair = lab.run_script(
+        "bootstrap.sh",
+        env_changes={
+            "REDIS_NODES": " ".join(node.name for node in lab.nodes[:2]),
+            "REDIS_PRIMARIES": "2",
+            "REDIS_RECONCILE_MODE": "repair",
+            "REDIS_BOOTSTRAP_TIMEOUT": "20",
+        },
+    )
+    assert repair.returncode == 0, repair.stderr
+    assert "left to the reconcile Job" in repair.stderr
+    assert len(lab.primaries_now()) == 3
+
+    converge = run_bootstrap(lab, lab.nodes, "converge", timeout=60)
+    assert "finishing them with --cluster fix" in converge
+    for node in lab.nodes:
+        assert "[" not in lab.cluster_nodes_text(node), f"node {node.index} has an open slot"
+    assert cluster.get(key) == "kept"
