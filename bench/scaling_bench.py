@@ -54,11 +54,10 @@ def run_sequence(primaries: list[int], keys: int, replicas: int) -> bool:
                 redirects, errors = writer.redirections, len(writer.errors)
                 step = scale(lab, after, timeout=600)
                 lost = writer.lost()
-                lost_fill = [
-                    k
-                    for k, v in zip(fill, cluster.mget_nonatomic(list(fill)), strict=True)
-                    if v != fill[k]
-                ]
+                reader = lab.client(socket_timeout=5.0)  # today's members, not the fill's
+                values = reader.mget_nonatomic(list(fill))
+                reader.close()
+                lost_fill = [k for k, v in zip(fill, values, strict=True) if v != fill[k]]
                 answered = f"{len(writer.acknowledged) - acked}/{writer.attempts - attempts}"
                 new_errors = len(writer.errors) - errors
                 print(

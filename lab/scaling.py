@@ -273,6 +273,7 @@ class AckedWriter:
 
     def lost(self) -> list[str]:
         """Acknowledged keys that do not read back with their value now."""
+        self._refresh()  # members may have left since the last redirection
         cluster: Any = self.cluster
         keys = list(self.acknowledged)
         lost: list[str] = []
