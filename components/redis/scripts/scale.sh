@@ -199,18 +199,17 @@ require_room() {
     log "room check: $_rr_share bytes per primary after the move, limit $_rr_limit (${_rr_fill}% of $_rr_room)"
 }
 
-# The ids of the primaries that should serve slots, from the classified view $1 and mode $2:
-# the wanted primaries that serve slots now (in REDIS_NODES order), then — when converging —
-# wanted empty primaries, up to REDIS_PRIMARIES.
+# The ids of the primaries that should serve slots, from the classified view $1: the wanted
+# primaries that serve slots now (in REDIS_NODES order), then wanted empty primaries, up to
+# REDIS_PRIMARIES.
 primaries_to_keep() {
-    printf '%s\n' "$1" | awk -v want="$primaries" -v mode="$2" '
+    printf '%s\n' "$1" | awk -v want="$primaries" '
         $5 == "master" && $8 == "ok" && $9 != "-" {
             if ($7 > 0) serving[$9] = $1; else empty[$9] = $1
         }
         END {
             kept = 0
             for (i = 1; i <= 10000 && kept < want; i++) if (i in serving) { print serving[i]; kept++ }
-            if (mode != "converge") exit
             for (i = 1; i <= 10000 && kept < want; i++) if (i in empty) { print empty[i]; kept++ }
         }'
 }
@@ -401,10 +400,15 @@ reshape_cluster() {
     _rc_shape=$(current_shape)
     require_live_copies "$_rc_shape"
     while :; do
-        _rc_keep=$(primaries_to_keep "$_rc_shape" "$_rc_mode" | tr '\n' ' ')
+        _rc_keep=$(primaries_to_keep "$_rc_shape" | tr '\n' ' ')
         [ -n "$_rc_keep" ] || die "none of REDIS_NODES serves slots in the cluster the seed knows; not changing anything"
         _rc_kept=$(printf '%s\n' "$_rc_keep" | wc -w)
-        if [ "$_rc_mode" != converge ] || [ "$_rc_kept" -ge "$primaries" ]; then
+        [ "$_rc_kept" -lt "$primaries" ] || break
+        # Draining before a scale-out, the missing primaries are pods still to come; draining
+        # before a scale-in (every wanted node runs), a replica steps up now so that the slots
+        # that leave are spread over as many primaries as the new shape has.
+        if [ "$_rc_mode" = drain ] &&
+            [ "$(printf '%s' "$table" | awk 'NF >= 5' | wc -l)" -lt "$node_count" ]; then
             break
         fi
         promote_spare_replica "$_rc_shape"
