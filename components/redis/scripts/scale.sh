@@ -243,8 +243,17 @@ join_empty_primary() {
 }
 
 # Moves slots so that exactly the primaries $1 (ids) serve them, evenly; every other primary is
-# emptied (weight 0). Skipped when nothing is off by more than 1 % of a primary's share.
+# emptied (weight 0). Skipped when nothing is off by more than 1 % of 16384 slots; repeated (up
+# to three rounds) while a primary that should be empty still serves a slot.
 rebalance_onto() {
+    for _ro_round in 1 2 3; do
+        rebalance_round "$1" || return 0
+    done
+    die "slots still not where they belong after three rebalance rounds"
+}
+
+# One round of rebalance_onto; returns 1 when nothing was left to move.
+rebalance_round() {
     _ro_shape=$(current_shape)
     _ro_keep=$1
     _ro_weights=
@@ -271,7 +280,7 @@ rebalance_onto() {
         END { print high - low }')
     # 1 % of 16384 slots, the evenness the rebalance promises.
     [ "$_ro_spread" -gt 163 ] && _ro_needed=yes
-    [ -n "$_ro_needed" ] || return 0
+    [ -n "$_ro_needed" ] || return 1
     if [ -n "$_ro_draining" ]; then
         require_room "$_ro_shape" "$_ro_keep"
     fi
@@ -287,6 +296,7 @@ rebalance_onto() {
     fi
     awk '$1 == "Moving" && $3 == "slots" { moved += $2 } END { print "rebalance: " moved + 0 " slots moved" }' \
         "$work_dir/rebalance.log" >&2
+    return 0
 }
 
 # Points every wanted node that does not serve slots at a kept primary: replicas of primaries that
@@ -299,6 +309,7 @@ assign_replicas() {
         _ar_shape=$(current_shape)
         _ar_move=$(printf '%s\n' "$_ar_shape" | while read -r _i _a _p _n _r _pr _s _st _w; do
             [ "$_w" != - ] || continue
+            case " $_ar_keep " in *" $_i "*) continue ;; esac
             [ "$_r" = master ] && [ "$_s" -gt 0 ] && continue
             printf '%s %s %s %s %s %s %s\n' "$_i" "$_a" "$_p" "$_n" "$_r" "$_pr" "$(machine_of "$_n")"
         done | awk -v keep=" $_ar_keep " -v per="$replicas" -v shape="$_ar_shape" \
@@ -420,6 +431,9 @@ reshape_cluster() {
         while read -r _rc_id _rc_name; do
             printf '%s %s\n' "$_rc_id" "$(machine_of "$_rc_name")"
         done >"$work_dir/machines"
+    # Empty primaries that will not serve become replicas before any slot moves: redis-cli's
+    # rebalance rounds a slot onto each empty primary of weight 0 (seen with 3 -> 5).
+    assign_replicas "$_rc_keep"
     rebalance_onto "$_rc_keep"
     # Moving slots takes as long as the data needs; the waits after it get a fresh deadline.
     deadline=$(($(date +%s) + timeout))
