@@ -244,12 +244,16 @@ join_empty_primary() {
 
 # Moves slots so that exactly the primaries $1 (ids) serve them, evenly; every other primary is
 # emptied (weight 0). Skipped when nothing is off by more than 1 % of 16384 slots; repeated (up
-# to three rounds) while a primary that should be empty still serves a slot.
+# to five rounds) while a primary that should be empty still serves a slot. A primary that gave
+# its last slot away turns into a replica of the receiver (cluster-allow-replica-migration), and
+# redis-cli then stops at its next SETSLOT to it ("use SETSLOT only with masters") when several
+# primaries are emptied at once: the round's half-moved slot is finished, and the next round
+# goes on with the primaries that are left.
 rebalance_onto() {
-    for _ro_round in 1 2 3; do
+    for _ro_round in 1 2 3 4 5; do
         rebalance_round "$1" || return 0
     done
-    die "slots still not where they belong after three rebalance rounds"
+    die "slots still not where they belong after five rebalance rounds"
 }
 
 # One round of rebalance_onto; returns 1 when nothing was left to move.
@@ -291,6 +295,11 @@ rebalance_round() {
     if ! cluster_tool rebalance "$seed_ip:$seed_port" --cluster-use-empty-masters \
         --cluster-threshold 1 --cluster-pipeline "${REDIS_MIGRATE_PIPELINE:-100}" \
         ${_ro_weights:+--cluster-weight $_ro_weights} >"$work_dir/rebalance.log" 2>&1; then
+        if grep -q 'SETSLOT only with masters' "$work_dir/rebalance.log"; then
+            log "rebalance stopped at a primary that was emptied and became a replica; going on"
+            finish_open_slots
+            return 0
+        fi
         tail -n 20 "$work_dir/rebalance.log" >&2
         die "redis-cli --cluster rebalance failed; run again to finish the move"
     fi
