@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from cachectl import backup_cli, edge, failover, health, invalidate, warm, wording
+from cachectl import backup_cli, edge, failover, health, invalidate, scaling, warm, wording
 from cachectl.connection import (
     CachectlError,
     ClusterView,
@@ -56,6 +56,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(backup_cli.app, name="backup")
+app.add_typer(scaling.app, name="scale")
 
 
 _fail = fail

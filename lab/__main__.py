@@ -40,6 +40,7 @@ from typing import Any, NoReturn
 
 import redis
 
+from lab import scaling
 from lab.cluster import STATE_FILE, LabError, LabNode, RedisLab
 from stackconfig.config import ConfigError, RedisConfig
 
@@ -422,6 +423,12 @@ COMMANDS: tuple[Command, ...] = (
     Command("wipe", "lose one node's data; bootstrap.sh re-adds it empty", _wipe, run_wipe),
     Command("repair", "run bootstrap.sh as the repair CronJob does", _repair, run_repair),
     Command("down", "stop every node and remove the lab", _dir, run_down),
+    Command(
+        "scale",
+        "reshape to --primaries N [--replicas R] through bootstrap.sh, as the Jobs do",
+        scaling.configure,
+        scaling.run,
+    ),
     Command("run", "`make lab`: up, print the nodes, wait for Ctrl-C, down", _up, run_interactive),
 )
 

@@ -46,6 +46,7 @@ from redis.cluster import RedisCluster
 
 from cachectl.topology import SLOT_COUNT, ClusterEntry, key_in_ranges, parse_cluster_nodes
 from components.redis.acl import OPERATOR, USERS, render_acl_rules
+from stackconfig import adr
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "components" / "redis" / "scripts"
 BUS_PORT_OFFSET = 10000
@@ -405,7 +406,9 @@ class RedisLab:
             "REDIS_ANNOUNCE_IP": node.host,
             "REDIS_HOSTS_FILE": str(self.hosts_path),
             "REDIS_REPLICAS_PER_PRIMARY": str(self.replicas),
+            "REDIS_PRIMARIES": str(self.primaries),
             "REDIS_NODES": " ".join(n.name for n in self.nodes),
+            "REDIS_SCALE_MAX_FILL_PERCENT": str(round(adr.MEMORY_WARNING * 100)),
         }
         if self.acl_users:
             env["REDIS_ACL_RULES"] = str(self.acl_rules_path)
@@ -503,6 +506,37 @@ class RedisLab:
             for process in alive:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=0.5)
+
+    def add_node(self, host: str | None = None) -> LabNode:
+        """Start one more node, empty and alone, with the next index (as a StatefulSet that
+        grows gets its next ordinal); joining it to the cluster is bootstrap.sh's job."""
+        index = max((node.index for node in self.nodes), default=-1) + 1
+        host = host or (self.nodes[0].host if self.nodes else "127.0.0.1")
+        port = free_node_port(host, {node.port for node in self.nodes})
+        node_dir = self.base_dir / f"node-{index}"
+        node = LabNode(
+            index=index,
+            hostname=f"redis-{index}.redis-lab.invalid",
+            host=host,
+            port=port,
+            data_dir=node_dir / "data",
+            runtime_dir=node_dir / "run",
+            log_path=self.base_dir / "logs" / f"node-{index}.log",
+        )
+        self.nodes.append(node)
+        self._write_hosts()
+        self._spawn(node)
+        self._wait_answering(node)
+        return node
+
+    def remove_node(self, node: LabNode) -> None:
+        """Stop the node and delete its files, as a StatefulSet that shrinks deletes its pod
+        (the lab drops the volume too). The cluster must have let it go first."""
+        if node.running:
+            self.kill(node, signal.SIGTERM)
+        self.nodes.remove(node)
+        shutil.rmtree(node.data_dir.parent, ignore_errors=True)
+        self._write_hosts()
 
     def start_node(self, node: LabNode, host: str | None = None) -> None:
         """Start a stopped node from its data directory, optionally on another loopback address."""

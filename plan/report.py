@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from components.redis.scaling import scaling_summary
 from plan.dependencies import waves_section
 from plan.mocks import ResourceRecord
 from plan.runner import PlanRun
@@ -147,6 +148,7 @@ def render_plan_md(
         if config.backups.enabled
         else "disabled"
     )
+    scaling = scaling_summary(config.redis)
     lines = [
         f"# Plan for stack `{run.stack}`",
         "",
@@ -160,6 +162,7 @@ def render_plan_md(
         f"| environment | {config.environment.value} |",
         f"| redis | {config.redis.primaries} primaries × (1 + {config.redis.replicas_per_primary}) "
         f"nodes, {config.redis.memory} memory, {config.redis.storage} storage |",
+        *([f"| redis scaling | {scaling} |"] if scaling else []),
         f"| redis persistence | AOF {'on' if config.redis.appendonly else 'off'}, "
         f"RDB {'on' if config.redis.rdb else 'off'}, {config.redis.eviction_policy.value}, "
         f"node timeout {config.redis.node_timeout_ms} ms |",

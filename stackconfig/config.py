@@ -146,6 +146,13 @@ class RedisConfig:
         why="ADR-011: one replica each for automatic failover.",
         checks=(between(0, MAX_REPLICAS_PER_PRIMARY),),
     )
+    deployed_primaries: int | None = setting(
+        None,
+        "Primaries the running cluster has now; set it to `primaries` after each deploy. The "
+        "plan compares the two to say whether a deploy scales out or in and how many slots move; "
+        "null means no change. The deploy itself does not depend on it (docs/runbooks/scaling.md).",
+        checks=(between(1, MAX_PRIMARIES),),
+    )
     memory: Quantity = setting(
         Quantity("8Gi"),
         "Memory of each Redis container (request = limit).",

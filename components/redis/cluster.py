@@ -3,11 +3,29 @@
 Config in (RedisClusterArgs), resources out: namespace, one password Secret per ACL user
 (components/redis/acl.py), config + scripts ConfigMap, headless and client Services, StatefulSet
 (redis + redis_exporter), PodDisruptionBudget, NetworkPolicy, ServiceMonitor, and the bootstrap Job
-+ repair CronJob that form and heal the cluster with the same script the local lab runs.
++ repair CronJob that form, reshape and heal the cluster with the same script the local lab runs
+(bootstrap.sh).
 
 Passwords reach containers only as files (Secret volumes, 0400), never as environment variables
 (`kubectl exec env` and /proc/<pid>/environ show those); each container mounts only the users it
 connects as. No pod here talks to the Kubernetes API, so none mounts a service account token.
+
+A change of `primaries` or `replicasPerPrimary` on a live cluster is ordered for Pulumi, the same
+way in both directions (the program never needs to know the size it replaces):
+
+    drain Job  ->  StatefulSet  ->  reconcile Job     (each waits for the one before)
+
+- the drain Job (named by the target topology) empties and forgets the members the new size no
+  longer has, while they still run; Pulumi awaits a Job until it completes and stops the update
+  when it fails, so the StatefulSet never shrinks under a pod that still serves slots. On a
+  scale-out or a first deploy it has nothing to do and exits at once;
+- the StatefulSet then grows or shrinks. Its await is `pulumi.com/waitFor` on `.status.replicas`
+  (the pods exist), not the default readiness: a new pod is not ready until the reconcile Job has
+  joined it, and the default await would wait for that Job forever;
+- the reconcile Job (named by the target topology) joins new pods, moves an even share of the slots
+  to new primaries and points the rest as replicas.
+The repair CronJob runs the same script in repair mode: it never reshapes, so an old schedule
+firing in the middle of a change cannot undo it.
 """
 
 from __future__ import annotations
@@ -24,6 +42,7 @@ import pulumi_random as random
 
 from components.redis.acl import APP, BACKUP, MONITOR, OPERATOR, USERS, render_acl_rules
 from components.redis.conf import redis_conf_spec, render_redis_conf
+from stackconfig import adr
 from stackconfig.config import RedisConfig
 
 REDIS_PORT = 6379
@@ -47,6 +66,10 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 # A primary hands over to its replica in preStop (CLUSTER FAILOVER, a few seconds), then the
 # process saves and exits; this leaves room for both before the kubelet sends SIGKILL.
 TERMINATION_GRACE_SECONDS = 60
+# Moving slots takes as long as the data needs (~200 slots/s measured on the lab, more with big
+# keys); Pulumi's default 10 minutes could fail a Job that is still making progress.
+RESHAPE_JOB_TIMEOUT = "60m"
+WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,12 @@ def config_checksum(files: Mapping[str, str]) -> str:
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
     return digest.hexdigest()
+
+
+def topology_suffix(settings: RedisConfig) -> str:
+    """`p<primaries>-r<replicas per primary>`: names the Jobs after the shape they make, so a
+    change of shape is a new Job (a Job's spec cannot be changed in place)."""
+    return f"p{settings.primaries}-r{settings.replicas_per_primary}"
 
 
 def scripts() -> dict[str, str]:
@@ -240,6 +269,7 @@ class RedisCluster(pulumi.ComponentResource):
             ),
             k8s.core.v1.EnvVarArgs(name="REDIS_PORT", value=str(REDIS_PORT)),
             k8s.core.v1.EnvVarArgs(name="REDIS_NODES", value=node_addresses),
+            k8s.core.v1.EnvVarArgs(name="REDIS_PRIMARIES", value=str(settings.primaries)),
             k8s.core.v1.EnvVarArgs(
                 name="REDIS_REPLICAS_PER_PRIMARY", value=str(settings.replicas_per_primary)
             ),
@@ -370,9 +400,84 @@ class RedisCluster(pulumi.ComponentResource):
             ],
         )
 
+        def job_pod(extra_env: list[k8s.core.v1.EnvVarArgs]) -> k8s.core.v1.PodTemplateSpecArgs:
+            return k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    labels={**args.labels, **selector, "app.kubernetes.io/component": "bootstrap"}
+                ),
+                spec=k8s.core.v1.PodSpecArgs(
+                    restart_policy="OnFailure",
+                    automount_service_account_token=False,
+                    security_context=pod_security,
+                    containers=[
+                        k8s.core.v1.ContainerArgs(
+                            name="bootstrap",
+                            image=settings.image,
+                            command=["sh", f"{SCRIPTS_MOUNT}/bootstrap.sh"],
+                            env=[*common_env, *extra_env],
+                            security_context=container_security,
+                            resources=k8s.core.v1.ResourceRequirementsArgs(
+                                requests={"cpu": "50m", "memory": "32Mi"},
+                                limits={"memory": "64Mi"},
+                            ),
+                            volume_mounts=[
+                                k8s.core.v1.VolumeMountArgs(
+                                    name="config", mount_path=SCRIPTS_MOUNT
+                                ),
+                                k8s.core.v1.VolumeMountArgs(
+                                    name="users", mount_path=USERS_MOUNT, read_only=True
+                                ),
+                            ],
+                        )
+                    ],
+                    volumes=[config_volume, users_volume("users", [OPERATOR.name])],
+                ),
+            )
+
+        def reshape_job_pod(mode: str) -> k8s.core.v1.PodTemplateSpecArgs:
+            return job_pod(
+                [
+                    k8s.core.v1.EnvVarArgs(name="REDIS_RECONCILE_MODE", value=mode),
+                    k8s.core.v1.EnvVarArgs(
+                        name="REDIS_SCALE_MAX_FILL_PERCENT",
+                        value=str(round(adr.MEMORY_WARNING * 100)),
+                    ),
+                ]
+            )
+
+        topology = topology_suffix(settings)
+        reshape_timeouts = pulumi.CustomTimeouts(
+            create=RESHAPE_JOB_TIMEOUT, update=RESHAPE_JOB_TIMEOUT
+        )
+        # Runs to completion before the StatefulSet changes (it depends on this Job): members the
+        # new size drops hand over their slots and leave while their pods still run.
+        drain_job = k8s.batch.v1.Job(
+            f"{name}-drain",
+            metadata=metadata(
+                f"{name}-drain-{topology}", **{"app.kubernetes.io/component": "bootstrap"}
+            ),
+            spec=k8s.batch.v1.JobSpecArgs(backoff_limit=10, template=reshape_job_pod("drain")),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[headless, config_map, secrets[OPERATOR.name]],
+                replace_on_changes=["spec"],
+                delete_before_replace=True,
+                custom_timeouts=reshape_timeouts,
+            ),
+        )
+
         statefulset = k8s.apps.v1.StatefulSet(
             name,
-            metadata=metadata(name),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=namespace_name,
+                labels={**args.labels, **selector},
+                annotations={
+                    # Done when the pods exist, ready or not: new pods only become ready after
+                    # the reconcile Job (which comes after this) has joined them.
+                    WAIT_FOR_ANNOTATION: f"jsonpath={{.status.replicas}}={replicas}"
+                },
+            ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 service_name=headless.metadata.name,
                 replicas=replicas,
@@ -382,6 +487,13 @@ class RedisCluster(pulumi.ComponentResource):
                     match_labels={**selector, "app.kubernetes.io/component": "server"}
                 ),
                 update_strategy=k8s.apps.v1.StatefulSetUpdateStrategyArgs(type="RollingUpdate"),
+                # A pod the StatefulSet drops (scale-in) was drained and reset first: its volume
+                # holds nothing and would only cost money. Deleting the StatefulSet keeps them.
+                persistent_volume_claim_retention_policy=(
+                    k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                        when_scaled="Delete", when_deleted="Retain"
+                    )
+                ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=server_labels,
@@ -464,7 +576,7 @@ class RedisCluster(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[namespace, *secrets.values()],
+                depends_on=[namespace, *secrets.values(), drain_job],
                 # volumeClaimTemplates is immutable: pulumi-kubernetes would replace the named
                 # StatefulSet delete-first (every pod at once) and the old PVCs would come back at
                 # their old size. Storage changes follow docs/runbooks/redis-storage-resize.md.
@@ -586,47 +698,20 @@ class RedisCluster(pulumi.ComponentResource):
             ),
         )
 
-        job_pod = k8s.core.v1.PodTemplateSpecArgs(
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                labels={**args.labels, **selector, "app.kubernetes.io/component": "bootstrap"}
-            ),
-            spec=k8s.core.v1.PodSpecArgs(
-                restart_policy="OnFailure",
-                automount_service_account_token=False,
-                security_context=pod_security,
-                containers=[
-                    k8s.core.v1.ContainerArgs(
-                        name="bootstrap",
-                        image=settings.image,
-                        command=["sh", f"{SCRIPTS_MOUNT}/bootstrap.sh"],
-                        env=common_env,
-                        security_context=container_security,
-                        resources=k8s.core.v1.ResourceRequirementsArgs(
-                            requests={"cpu": "50m", "memory": "32Mi"}, limits={"memory": "64Mi"}
-                        ),
-                        volume_mounts=[
-                            k8s.core.v1.VolumeMountArgs(name="config", mount_path=SCRIPTS_MOUNT),
-                            k8s.core.v1.VolumeMountArgs(
-                                name="users", mount_path=USERS_MOUNT, read_only=True
-                            ),
-                        ],
-                    )
-                ],
-                volumes=[config_volume, users_volume("users", [OPERATOR.name])],
-            ),
-        )
-        # Forms the cluster on first deploy; Pulumi replaces (re-runs) it when the topology
-        # changes. It does not wait for the StatefulSet (whose readiness needs a formed cluster):
-        # the script itself waits until every node answers.
+        # Forms the cluster on the first deploy and gives it its new shape on later ones; runs
+        # after the StatefulSet has its new size (see the module docstring for the order).
         k8s.batch.v1.Job(
             f"{name}-bootstrap",
-            metadata=metadata(f"{name}-bootstrap", **{"app.kubernetes.io/component": "bootstrap"}),
-            spec=k8s.batch.v1.JobSpecArgs(backoff_limit=10, template=job_pod),
+            metadata=metadata(
+                f"{name}-reconcile-{topology}", **{"app.kubernetes.io/component": "bootstrap"}
+            ),
+            spec=k8s.batch.v1.JobSpecArgs(backoff_limit=10, template=reshape_job_pod("converge")),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[headless, config_map, secrets[OPERATOR.name]],
+                depends_on=[headless, config_map, secrets[OPERATOR.name], statefulset],
                 replace_on_changes=["spec"],
                 delete_before_replace=True,
+                custom_timeouts=reshape_timeouts,
             ),
         )
         # The same script every few minutes heals what no deploy will: a pod that came back
@@ -640,7 +725,12 @@ class RedisCluster(pulumi.ComponentResource):
                 successful_jobs_history_limit=1,
                 failed_jobs_history_limit=3,
                 job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    spec=k8s.batch.v1.JobSpecArgs(backoff_limit=2, template=job_pod)
+                    spec=k8s.batch.v1.JobSpecArgs(
+                        backoff_limit=2,
+                        template=job_pod(
+                            [k8s.core.v1.EnvVarArgs(name="REDIS_RECONCILE_MODE", value="repair")]
+                        ),
+                    )
                 ),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[statefulset]),

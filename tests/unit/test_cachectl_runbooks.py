@@ -110,6 +110,10 @@ def test_every_cachectl_command_in_the_docs_is_accepted(doc: Path) -> None:
             continue
         command = commands.get(words[0])
         assert command is not None, f"{doc.name}: unknown command in `cachectl {command_line}`"
+        # A group (`cachectl scale slots`): its subcommand's options are the ones to know.
+        subcommands: dict[str, Any] = getattr(command, "commands", {})
+        if len(words) > 1 and words[1] in subcommands:
+            command = subcommands[words[1]]
         known = {opt for param in command.params for opt in getattr(param, "opts", [])}
         for word in words[1:]:
             if word.startswith("--"):

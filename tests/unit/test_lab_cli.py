@@ -70,5 +70,5 @@ def test_missing_and_unknown_commands(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_every_command_is_dispatched_from_one_table() -> None:
     assert [command.name for command in COMMANDS] == [
-        "up", "status", "kill", "restart", "wipe", "repair", "down", "run",
+        "up", "status", "kill", "restart", "wipe", "repair", "down", "scale", "run",
     ]  # fmt: skip

@@ -94,9 +94,9 @@ def test_one_pod_per_node_and_spread_across_zones(monitor: Any) -> Any:
         assert selector.items() <= pod_labels.items(), "anti-affinity must select the Redis pods"
         # Only servers repel servers: jobs sharing the instance label must not block a node.
         assert selector["app.kubernetes.io/component"] == "server"
-        job = one(monitor.records, "kubernetes:batch/v1:Job")
-        job_labels = job.inputs["spec"]["template"]["metadata"]["labels"]
-        assert not selector.items() <= job_labels.items()
+        for job in of_type(monitor.records, "kubernetes:batch/v1:Job"):
+            job_labels = job.inputs["spec"]["template"]["metadata"]["labels"]
+            assert not selector.items() <= job_labels.items(), job.urn
         assert "nodeSelector" not in spec
         spread = spec["topologySpreadConstraints"][0]
         assert spread["topologyKey"] == "topology.kubernetes.io/zone"
@@ -271,23 +271,37 @@ def test_redis_conf_follows_the_config(monitor: Any) -> Any:
     return when_registered(cluster, check)
 
 
+def job(records: list[ResourceRecord], logical_name: str) -> ResourceRecord:
+    return next(r for r in of_type(records, "kubernetes:batch/v1:Job") if r.name == logical_name)
+
+
+def job_env(record: ResourceRecord) -> dict[str, str | None]:
+    pod = record.inputs["spec"]["template"]["spec"]
+    return {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+
+
 @pulumi.runtime.test
 def test_bootstrap_job_and_repair_cronjob_run_the_same_script(monitor: Any) -> Any:
     cluster = build()
 
     def check() -> None:
-        job = one(monitor.records, "kubernetes:batch/v1:Job")
+        reconcile = job(monitor.records, "redis-bootstrap")
         cron = one(monitor.records, "kubernetes:batch/v1:CronJob")
-        job_container = job.inputs["spec"]["template"]["spec"]["containers"][0]
+        job_container = reconcile.inputs["spec"]["template"]["spec"]["containers"][0]
         cron_container = cron.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"][
             "containers"
         ][0]
         assert job_container["command"] == cron_container["command"]
         assert job_container["command"][-1].endswith("bootstrap.sh")
         assert cron.inputs["spec"]["concurrencyPolicy"] == "Forbid"
-        env = {e["name"]: e.get("value") for e in job_container["env"]}
-        assert len(env["REDIS_NODES"].split()) == 6
+        env = job_env(reconcile)
+        assert len(env["REDIS_NODES"].split()) == 6  # type: ignore[union-attr]
         assert env["REDIS_REPLICAS_PER_PRIMARY"] == "1"
+        assert env["REDIS_PRIMARIES"] == "3"
+        assert env["REDIS_RECONCILE_MODE"] == "converge"
+        # The CronJob only repairs: an old schedule firing mid-change must not undo a reshape.
+        cron_env = {e["name"]: e.get("value") for e in cron_container["env"]}
+        assert cron_env["REDIS_RECONCILE_MODE"] == "repair"
 
     return when_registered(cluster, check)
 
@@ -312,6 +326,7 @@ EXPECTED_CHILDREN = {
     ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "redis-network"),
     ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "redis-metrics"),
     ("kubernetes:batch/v1:Job", "redis-bootstrap"),
+    ("kubernetes:batch/v1:Job", "redis-drain"),
     ("kubernetes:batch/v1:CronJob", "redis-repair"),
 }
 

@@ -1,31 +1,45 @@
 #!/bin/sh
-# Forms the Redis Cluster once, and re-adds nodes that came back empty. Runs as a Kubernetes Job
-# (and CronJob) in production and from the local lab; safe to run any number of times.
+# Forms the Redis Cluster, keeps it in the shape the deployment asks for, and re-adds nodes that
+# came back empty. Runs as Kubernetes Jobs (and a CronJob) in production and from the local lab;
+# safe to run any number of times, and to interrupt at any step: the next run finishes the work.
 #
 # Usage: sh bootstrap.sh [host:port ...]     (default: the addresses in REDIS_NODES)
 # Environment:
-#   REDIS_NODES                 space-separated host:port of every node, by stable DNS name.
+#   REDIS_NODES                 space-separated host:port of every member, by stable DNS name.
+#   REDIS_PRIMARIES             how many members serve slots (default: the node count divided by
+#                               1 + REDIS_REPLICAS_PER_PRIMARY).
 #   REDIS_REPLICAS_PER_PRIMARY  replicas of each primary (default 1).
+#   REDIS_RECONCILE_MODE        converge (default; the Job after the StatefulSet has its new size),
+#                               drain (the Job before the StatefulSet changes: members that are not
+#                               in REDIS_NODES hand over their slots and leave; members still to
+#                               come are not waited for) or repair (the CronJob: only re-adds nodes
+#                               that came back empty, and does nothing while the cluster's members
+#                               differ from REDIS_NODES — a change of shape is the Jobs' to make).
 #   REDIS_BOOTSTRAP_TIMEOUT     seconds to wait for nodes to answer, for failovers and for
 #                               cluster_state:ok (default 300).
-#   REDISCLI_AUTH / REDIS_PASSWORD_FILE, REDIS_HOSTS_FILE (see common.sh).
+#   REDISCLI_AUTH / REDIS_PASSWORD_FILE, REDIS_HOSTS_FILE (see common.sh); REDIS_NODE_HOSTS_FILE,
+#   REDIS_SCALE_MAX_FILL_PERCENT, REDIS_MIGRATE_PIPELINE (see scale.sh).
 #
 # What it does, from what the nodes report:
 #   - every node empty and alone (no slots, knows only itself): creates the cluster with
 #     `redis-cli --cluster create ... --cluster-replicas N`;
-#   - a formed cluster plus nodes that are empty and alone (a wiped volume, a new pod): waits until
-#     every slot is served by a live primary (the failover of a wiped primary), makes every member
-#     forget the entry that used to live at that node's address, and adds the node as a replica
-#     of the primary with the fewest replicas (`--cluster add-node --cluster-slave`);
-#   - a formed, healthy cluster: changes nothing (it only reads), and checks it is healthy.
+#   - a formed cluster plus nodes that are empty and alone (a new pod, or a wiped volume): waits
+#     until every slot is served by a live primary (the failover of a wiped primary), makes every
+#     member forget the entry that used to live at that node's address, and adds the node;
+#   - then (converge and drain) gives the cluster its shape (scale.sh): REDIS_PRIMARIES primaries
+#     with an even share of the slots, the others replicas of the primaries with the fewest,
+#     members not in REDIS_NODES emptied, reset and forgotten;
+#   - a cluster already in shape: changes nothing (it only reads), and checks it is healthy.
 # Then it waits until every node reports cluster_state:ok and is seen, healthy, by the others.
-# Exits non-zero with the reason when the nodes do not answer, the cluster is half-formed, or a
-# shard lost every node (which needs a human: its keys are gone).
+# Exits non-zero with the reason when the nodes do not answer, the cluster is half-formed, a shard
+# lost every node (which needs a human: its keys are gone), or the new shape has no room for the
+# data.
 #
 # redis-cli --cluster needs IP addresses (CLUSTER MEET takes no names), so every name is resolved
 # here first, through the same resolve_host the node's start.sh uses.
 set -euf
 . "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/scale.sh"
 load_password
 
 if [ $# -eq 0 ]; then
@@ -35,8 +49,28 @@ fi
 [ $# -gt 0 ] || die "no nodes: set REDIS_NODES or pass host:port arguments"
 replicas=${REDIS_REPLICAS_PER_PRIMARY:-1}
 timeout=${REDIS_BOOTSTRAP_TIMEOUT:-300}
-deadline=$(($(date +%s) + timeout))
+mode=${REDIS_RECONCILE_MODE:-converge}
 node_count=$#
+require_count() {
+    case "$2" in
+        '' | *[!0-9]*) die "$1 must be a whole number, not '$2'" ;;
+    esac
+}
+require_count REDIS_REPLICAS_PER_PRIMARY "$replicas"
+require_count REDIS_BOOTSTRAP_TIMEOUT "$timeout"
+primaries=${REDIS_PRIMARIES:-$((node_count / (1 + replicas)))}
+require_count REDIS_PRIMARIES "$primaries"
+[ "$primaries" -ge 1 ] || die "REDIS_PRIMARIES must be at least 1"
+case "$mode" in
+    converge | repair)
+        [ "$node_count" -eq $((primaries * (1 + replicas))) ] ||
+            die "REDIS_NODES lists $node_count nodes, but $primaries primaries with $replicas" \
+                "replica(s) each need $((primaries * (1 + replicas)))"
+        ;;
+    drain) ;;
+    *) die "REDIS_RECONCILE_MODE must be converge, drain or repair, not '$mode'" ;;
+esac
+deadline=$(($(date +%s) + timeout))
 
 past_deadline() {
     [ "$(date +%s)" -ge "$deadline" ]
@@ -69,7 +103,8 @@ survey() {
             _sv_table="$_sv_table$_sv_name $_sv_port $_sv_ip $_sv_id $_sv_kind
 "
         done
-        if [ -z "$_sv_missing" ]; then
+        # The drain runs before the StatefulSet grows or shrinks: nodes still to come are skipped.
+        if [ -z "$_sv_missing" ] || [ "$mode" = drain ]; then
             printf '%s' "$_sv_table"
             return 0
         fi
@@ -121,10 +156,17 @@ create_cluster() {
     printf '%s\n' "$_cc_out" | tail -n 3 >&2
 }
 
-# Re-adds the lone node $1 ($2 = ip, $3 = port, $4 = id) through the member at $5:$6.
+# Adds the lone node $1 ($2 = ip, $3 = port, $4 = id) through the member at $5:$6: as an empty
+# primary when converging (the shape step then gives it slots or makes it a replica), as a replica
+# of the primary with the fewest replicas when repairing.
 readd_node() {
     _ra_name=$1 _ra_ip=$2 _ra_port=$3 _ra_id=$4 _ra_seed_ip=$5 _ra_seed_port=$6
-    log "$_ra_name:$_ra_port came back empty (id $_ra_id): re-adding it as a replica"
+    if [ -n "$(stale_entries "$(cli "$_ra_seed_ip" "$_ra_seed_port" cluster nodes)" "$_ra_id" \
+        "$_ra_name" "$_ra_ip" "$_ra_port")" ]; then
+        log "$_ra_name:$_ra_port came back empty (id $_ra_id): re-adding it"
+    else
+        log "$_ra_name:$_ra_port is new (id $_ra_id): adding it to the cluster"
+    fi
     while :; do
         _ra_view=$(cli "$_ra_seed_ip" "$_ra_seed_port" cluster nodes)
         _ra_pending=$(stale_entries "$_ra_view" "$_ra_id" "$_ra_name" "$_ra_ip" "$_ra_port" | awk '$2 > 0 { print $1 }')
@@ -158,6 +200,11 @@ readd_node() {
             cli "$_ra_m_ip" "$_ra_m_port" cluster forget "$_ra_stale" >/dev/null 2>&1 || true
         done
     done
+    if [ "$mode" = converge ]; then
+        log "adding $_ra_name:$_ra_port as a primary without slots"
+        join_empty_primary "$_ra_ip" "$_ra_port"
+        return 0
+    fi
     # Counted from each member's own line: gossip can still show a fresh replica as a primary.
     _ra_selves=$(printf '%s' "$table" | while read -r _ra_m_name _ra_m_port _ra_m_ip _ra_m_id _ra_m_kind; do
         [ "$_ra_m_kind" = member ] || continue
@@ -201,13 +248,48 @@ wait_healthy() {
     done
 }
 
+# "<name> <port> <ip or -> " of every node in REDIS_NODES, answering or not: what decides
+# whether a member of the cluster is wanted.
+wanted_nodes() {
+    for _wn_node in "$@"; do
+        _wn_ip=$(resolve_host "${_wn_node%:*}")
+        printf '%s %s %s\n' "${_wn_node%:*}" "${_wn_node##*:}" "${_wn_ip:--}"
+    done
+}
+
+# Whether the cluster's members are exactly REDIS_NODES with REDIS_PRIMARIES serving primaries
+# (the repair CronJob acts only then); the reason on stdout when not.
+shape_is_settled() {
+    printf '%s\n' "$(current_shape)" | awk -v want="$primaries" '
+        $9 == "-" && $8 == "ok" { print "member " $2 ":" $3 " is not in REDIS_NODES"; exit }
+        $5 == "master" && $7 > 0 && $9 != "-" { serving++ }
+        END { if (serving != want) print serving + 0 " primaries serve slots, " want " wanted" }' | head -n 1
+}
+
+# The lone nodes that are an old member's new, empty self: another entry claims their name or
+# address. The repair CronJob re-adds only these (a brand-new pod is the reconcile Job's).
+returning_nodes() {
+    _rt_view=$(cli "$seed_ip" "$seed_port" cluster nodes)
+    printf '%s' "$table" | awk '$5 == "lone" { print $1, $3, $2, $4 }' |
+        while read -r _rt_name _rt_ip _rt_port _rt_id; do
+            [ -n "$(stale_entries "$_rt_view" "$_rt_id" "$_rt_name" "$_rt_ip" "$_rt_port")" ] &&
+                printf '%s %s %s %s\n' "$_rt_name" "$_rt_ip" "$_rt_port" "$_rt_id"
+        done
+    return 0
+}
+
 table=$(survey "$@")
 table="$table
 "
+wanted_table=$(wanted_nodes "$@")
 members=$(printf '%s' "$table" | awk '$5 == "member"' | wc -l)
 lone=$(printf '%s' "$table" | awk '$5 == "lone"' | wc -l)
 
 if [ "$members" -eq 0 ]; then
+    if [ "$mode" = drain ]; then
+        log "no member of REDIS_NODES is in a cluster yet: nothing to drain"
+        exit 0
+    fi
     create_cluster
 else
     seed=$(printf '%s' "$table" | awk '$5 == "member" { print $3, $2; exit }')
@@ -217,15 +299,35 @@ else
         die "the nodes know each other but no node serves slots: a half-formed cluster;" \
             "reset it (CLUSTER RESET HARD on every node) and run bootstrap again"
     fi
-    if [ "$lone" -gt 0 ]; then
-        printf '%s' "$table" | awk '$5 == "lone" { print $1, $3, $2, $4 }' |
-            while read -r name ip port id; do
+    case "$mode" in
+        repair)
+            unsettled=$(shape_is_settled)
+            if [ -n "$unsettled" ]; then
+                log "a change of shape is pending or under way ($unsettled): left to the reconcile Job"
+                exit 0
+            fi
+            returning_nodes | while read -r name ip port id; do
                 readd_node "$name" "$ip" "$port" "$id" "$seed_ip" "$seed_port"
             done
-    else
-        log "cluster already formed; nothing to change"
-    fi
+            ;;
+        *)
+            if [ "$lone" -gt 0 ] && [ "$mode" = converge ]; then
+                printf '%s' "$table" | awk '$5 == "lone" { print $1, $3, $2, $4 }' |
+                    while read -r name ip port id; do
+                        readd_node "$name" "$ip" "$port" "$id" "$seed_ip" "$seed_port"
+                    done
+                wait_agreement || die "the nodes do not agree on the cluster after adding nodes"
+                changed=yes
+            fi
+            reshape_cluster "$mode"
+            ;;
+    esac
 fi
 
+if [ "$mode" = drain ]; then
+    # Only the members that answer now; the ones still to come are the reconcile Job's.
+    # shellcheck disable=SC2046  # one argument per node
+    set -- $(printf '%s' "$table" | awk 'NF >= 5 { print $1 ":" $2 }')
+fi
 wait_healthy "$@"
-log "cluster healthy: $node_count nodes, cluster_state:ok on every node"
+log "cluster healthy: $# nodes, cluster_state:ok on every node"
