@@ -11,7 +11,7 @@ DEBIAN_TOOLS := redis-server redis-tools prometheus prometheus-alertmanager prom
 DEBIAN_COMMANDS := redis-server redis-cli promtool amtool prometheus-redis-exporter
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: help setup test test-fast test-integration test-worker lint plan bench lab clean
+.PHONY: help setup test test-fast test-integration test-worker lint plan bench lab loadtest clean
 
 help:
 	@echo "make test                 set up everything, then lint, types and every test"
@@ -19,6 +19,7 @@ help:
 	@echo "make plan STACK=<stack>   offline plan into build/<stack>/ (exit 1: mandatory violation, 2: bad config)"
 	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, service kit, Worker overhead"
 	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's rendered redis.conf"
+	@echo "make loadtest SCENARIO=<name>  an ADR validation scenario end to end (build/loadtest/<name>/)"
 
 # --- set-up --------------------------------------------------------------------------------
 $(VENV)/.requirements: requirements.txt pyproject.toml
@@ -84,3 +85,13 @@ lab: setup
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
+
+# SCENARIO is checked before anything is installed (stdlib only); the scenarios are named once,
+# in loadtest/scenarios.py.
+.PHONY: loadtest-scenario
+loadtest-scenario:
+	@python3 -m loadtest.scenarios "$(SCENARIO)"
+
+loadtest: loadtest-scenario setup
+	$(PY) -m plan --stack $(STACK) >/dev/null || test $$? -eq 1
+	$(PY) -m loadtest $(SCENARIO) --conf build/$(STACK)/redis/redis.conf
