@@ -388,6 +388,7 @@ class Harness:
             scenario, users, seconds, scenario.catalog_at(scale), record.requests_csv
         )
         try:
+            record.started = self._first_request(scenario, record.requests_csv, generator)
             if scenario.chaos != "none":
                 self._chaos(scenario, record, seconds)
             generator.wait(timeout=seconds + 120)
@@ -397,6 +398,20 @@ class Harness:
             stop.set()
             sampler.join(10)
         return record
+
+    def _first_request(
+        self, scenario: Scenario, requests_csv: Path, generator: subprocess.Popen[bytes]
+    ) -> float:
+        """When the first request was recorded: the measured load starts then, not when Locust
+        was launched (its start-up takes seconds on a busy machine)."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and generator.poll() is None:
+            with contextlib.suppress(OSError), requests_csv.open() as handle:
+                if len(handle.readlines()) > 1:
+                    return time.time()
+            time.sleep(0.1)
+        log = self.logs / f"locust-{scenario.name}.log"
+        raise HarnessError(f"Locust sent no request:\n{_tail(log)}")
 
     def _maxmemory(self) -> int:
         client: Any = self.lab.node_client(self.lab.nodes[0])

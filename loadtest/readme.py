@@ -1,18 +1,20 @@
 """The README's load-test summary, generated from the committed reports under docs/validation/.
 
 `python -m loadtest.readme` rewrites the section in place; `--check` exits 1 when the README
-differs from what the reports say (a test runs the check).
+differs from what the reports say (a test runs the check); `--publish build/loadtest` first
+copies the full-length runs there into docs/validation.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtest.report import _format  # pyright: ignore[reportPrivateUsage]
+from loadtest.report import format_figure, render_markdown
 from loadtest.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,8 +55,8 @@ def render_summary(reports: Sequence[dict[str, Any]]) -> str:
             )
             first = False
             lines.append(
-                f"| {head} | {name} | {_format(name, verdict['value'])} | {verdict['side']} "
-                f"{_format(name, verdict['mark'])} | {'yes' if verdict['pass'] else 'NO'} |"
+                f"| {head} | {name} | {format_figure(name, verdict['value'])} | {verdict['side']} "
+                f"{format_figure(name, verdict['mark'])} | {'yes' if verdict['pass'] else 'NO'} |"
             )
     return "\n".join(lines)
 
@@ -67,8 +69,37 @@ def updated_readme(text: str, summary: str) -> str:
     return f"{head}{START}\n{summary}\n{END}{tail}"
 
 
+def publish(runs: Path, directory: Path = VALIDATION) -> list[str]:
+    """Copy the full-length runs under `runs` (build/loadtest) into docs/validation: report.json,
+    report.md (rendered again from the JSON) and timeline.png; short runs are not published."""
+    published: list[str] = []
+    for name in SCENARIOS:
+        source = runs / name
+        if not (source / "report.json").is_file():
+            continue
+        report = json.loads((source / "report.json").read_text())
+        if report["scale"]["preset"] != "full":
+            continue
+        target = directory / name
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        (target / "report.md").write_text(render_markdown(report))
+        shutil.copyfile(source / "timeline.png", target / "timeline.png")
+        published.append(name)
+    return published
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    check = "--check" in (argv if argv is not None else sys.argv[1:])
+    """`--check`: exit 1 on drift; `--publish DIR`: copy DIR's full runs to docs/validation
+    first; no option: rewrite the README's section."""
+    args = list(argv if argv is not None else sys.argv[1:])
+    check = "--check" in args
+    if "--publish" in args:
+        index = args.index("--publish")
+        if index + 1 >= len(args) or not Path(args[index + 1]).is_dir():
+            print("error: --publish needs the directory of the runs (build/loadtest)")
+            return 2
+        print("published:", ", ".join(publish(Path(args[index + 1]))) or "nothing")
     current = README.read_text()
     wanted = updated_readme(current, render_summary(load_reports()))
     if check:

@@ -42,6 +42,7 @@ GOALS: Mapping[str, float] = {
 """Goals beyond the pass marks, reported beside them: the ADR's 99.9 % uptime and our 8 s
 failover goal (the issue's)."""
 BUCKET_SECONDS = 2.0
+MIN_WINDOW_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,13 @@ def compute_figures(record: RunRecord, requests: Sequence[Request]) -> dict[str,
     scale = record.scale.time
     kind = record.scenario.name
     if kind == "cold-start":
+        # "The first minute" and "the last minute", scaled, but never under 10 s of samples.
+        minute = max(60 * scale, MIN_WINDOW_SECONDS)
         figures["first_response_seconds"] = max(
-            (r.seconds for r in _window(requests, start, start + 60 * scale)), default=None
+            (r.seconds for r in _window(requests, start, start + minute)), default=None
         )
         figures["p95_seconds_after_5_min"] = _p95(_window(requests, start + 300 * scale, end))
-        figures["hit_rate_after_10_min"] = _hit_rate(samples, end - 60 * scale, end + 5)
+        figures["hit_rate_after_10_min"] = _hit_rate(samples, end - minute, end + 5)
     if record.chaos_at is not None:
         chaos = record.chaos_at
         recovered = record.recovered_at
@@ -243,10 +246,10 @@ def build_report(record: RunRecord, requests: Sequence[Request]) -> dict[str, An
     }
 
 
-def _format(name: str, value: object) -> str:
+def format_figure(name: str, value: object) -> str:
     if not isinstance(value, (int, float)):
         return "n/a"
-    if name.endswith("seconds"):
+    if "seconds" in name and "per_second" not in name:
         return f"{value * 1000:.0f} ms" if value < 10 else f"{value:.1f} s"
     if name in ("requests", "failed_requests", "evicted_keys", "db_queries", "cache_errors"):
         return f"{value:.0f}"
@@ -279,13 +282,13 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for name, verdict in report["marks"].items():
-        goal = f" (goal {_format(name, verdict['goal'])})" if "goal" in verdict else ""
+        goal = f" (goal {format_figure(name, verdict['goal'])})" if "goal" in verdict else ""
         lines.append(
-            f"| {name} | {_format(name, verdict['value'])} | {verdict['side']} "
-            f"{_format(name, verdict['mark'])}{goal} | {'yes' if verdict['pass'] else 'NO'} |"
+            f"| {name} | {format_figure(name, verdict['value'])} | {verdict['side']} "
+            f"{format_figure(name, verdict['mark'])}{goal} | {'yes' if verdict['pass'] else 'NO'} |"
         )
     lines += ["", "All figures:", "", "| Figure | Value |", "|---|---|"]
-    lines += [f"| {n} | {_format(n, v)} |" for n, v in report["figures"].items()]
+    lines += [f"| {n} | {format_figure(n, v)} |" for n, v in report["figures"].items()]
     chaos = report["chaos"]
     if chaos["kind"] != "none":
         lines += [

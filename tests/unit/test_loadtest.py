@@ -4,6 +4,7 @@ generated summary (drift test)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from loadtest import readme
 from loadtest.__main__ import main as loadtest_main
 from loadtest.harness import RunRecord, Sample, harness_thresholds
-from loadtest.report import Request, compute_figures, judge, percentile
+from loadtest.report import Request, build_report, compute_figures, judge, percentile
 from loadtest.scenarios import FULL, SCENARIOS, SHORT, Scale
 from stackconfig import adr
 
@@ -134,3 +135,24 @@ def test_the_makefile_check_names_the_scenarios_with_the_stdlib_alone() -> None:
 def test_the_readme_summary_is_generated_from_the_committed_reports() -> None:
     text = (ROOT / "README.md").read_text()
     assert text == readme.updated_readme(text, readme.render_summary(readme.load_reports()))
+
+
+def test_publish_copies_only_full_length_runs(tmp_path: Path) -> None:
+    record, requests = failover_record(tmp_path)
+    runs, validation = tmp_path / "runs", tmp_path / "validation"
+    for scale, name in ((FULL, "failover"), (SHORT, "baseline")):
+        record.scale = scale
+        record.scenario = SCENARIOS[name]
+        (runs / name).mkdir(parents=True)
+        report = build_report(record, requests)
+        (runs / name / "report.json").write_text(json.dumps(report))
+        (runs / name / "timeline.png").write_bytes(b"png")
+    assert readme.publish(runs, validation) == ["failover"]
+    published = json.loads((validation / "failover" / "report.json").read_text())
+    assert published["marks"]["availability"]["pass"] is True
+    assert "| availability | 99.44 % | > 99.00 % (goal 99.90 %) | yes |" in (
+        (validation / "failover" / "report.md").read_text()
+    )
+    assert not (validation / "baseline").exists()
+    summary = readme.render_summary(readme.load_reports(validation))
+    assert "[failover](docs/validation/failover/report.md)" in summary
