@@ -125,8 +125,8 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 adr.BASELINE_USERS,
                 adr.BASELINE_SECONDS,
                 MEMORY_PRESSURE_MARKS,
-                memory="3mb",
-                catalog_size=1_000_000,
+                memory="6mb",
+                catalog_size=3_000_000,
                 zipf=0.7,
             ),
             Scenario(
