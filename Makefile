@@ -18,7 +18,7 @@ DEBIAN_TOOLS := redis-server redis-tools prometheus prometheus-alertmanager prom
 DEBIAN_COMMANDS := redis-server redis-cli promtool amtool prometheus-redis-exporter
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: help setup test test-fast test-integration test-worker lint plan bench lab drill-backup clean
+.PHONY: help setup test test-fast test-integration test-worker lint plan bench lab drill-backup loadtest loadtest-scenario clean
 
 help:
 	@echo "make test                 set up everything, then lint, types and every test"
@@ -28,6 +28,7 @@ help:
 	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, failover write pause, scaling, service kit, Worker overhead"
 	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's redis.conf (python -m lab --help)"
 	@echo "make drill-backup         backup -> wipe -> restore -> load on the lab, local S3; figures"
+	@echo "make loadtest SCENARIO=<name>  an ADR validation scenario end to end (build/loadtest/<name>/)"
 
 # --- set-up --------------------------------------------------------------------------------
 $(VENV)/.requirements: requirements.txt pyproject.toml
@@ -95,3 +96,13 @@ drill-backup: setup
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
+
+# SCENARIO is checked before anything is installed (stdlib only); the scenarios are named once,
+# in loadtest/scenarios.py.
+.PHONY: loadtest-scenario
+loadtest-scenario:
+	@python3 -m loadtest.scenarios "$(SCENARIO)"
+
+loadtest: loadtest-scenario setup
+	$(PY) -m plan --stack $(STACK) >/dev/null || test $$? -eq 1
+	$(PY) -m loadtest $(SCENARIO) --conf build/$(STACK)/redis/redis.conf

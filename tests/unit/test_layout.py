@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("stackconfig", "cost", "components", "policies", "plan", "cachekit", "cachectl", "lab")
+PACKAGES = (
+    "stackconfig", "cost", "components", "policies", "plan",
+    "cachekit", "cachectl", "lab", "loadtest",
+)  # fmt: skip
 """The project's library packages (bench/ and tests/ only use them)."""
 EVERY_PACKAGE = (*PACKAGES, "bench")
 
