@@ -15,11 +15,8 @@ from redis.exceptions import ResponseError
 
 from cachekit.keys import cache_key, invalidation_pattern
 from lab.cluster import RedisLab
-from tests.integration import redis_lab_fixtures
-from tests.tools import require_tool
-
-# The lab fixture, made visible to pytest in this module.
-shared_lab = redis_lab_fixtures.shared_lab
+from tests.support import redis_lab
+from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -119,10 +116,10 @@ def test_invalidation_pattern_matches_exactly_its_keys_across_the_cluster(
 
 
 def test_the_lab_command_runs_a_cluster_redis_cli_can_use_until_sigterm(tmp_path: Path) -> None:
-    redis_lab_fixtures.require_redis_tools()
+    redis_lab.require_redis_tools()
     redis_cli = require_tool("redis-cli")
     conf = tmp_path / "redis.conf"
-    conf.write_text(redis_lab_fixtures.lab_conf())
+    conf.write_text(redis_lab.lab_conf())
     command = [sys.executable, "-m", "lab.cluster", "--conf", str(conf), "--replicas", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -15,12 +15,7 @@ import time
 import pytest
 
 from lab.cluster import ClusterEntry, LabNode, RedisLab, acked_set, key_in_ranges
-from tests.integration import redis_lab_fixtures
-from tests.integration.redis_lab_fixtures import LabFactory
-
-# The lab fixtures, made visible to pytest in this module.
-lab = redis_lab_fixtures.lab
-make_lab = redis_lab_fixtures.make_lab
+from tests.support.redis_lab import LabFactory
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.unit.test_policy_fixtures import (
+from tests.support.policy_fixtures import (
     happy_stack,
     messages,
     redis_statefulset,

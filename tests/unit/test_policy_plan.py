@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.plans import PlanResult, run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,27 +22,9 @@ def stack_file(tmp_path: Path, stack: str, change: Callable[[dict[str, Any]], No
     return path
 
 
-def plan(stack: str, file: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "plan",
-            "--stack",
-            stack,
-            "--stack-file",
-            str(file),
-            "--policy-config",
-            str(ROOT / "policies" / "config" / f"{stack}.json"),
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
+def plan(stack: str, file: Path, out: Path) -> PlanResult:
+    return run_plan(
+        stack, out, stack_file=file, policy_config=ROOT / "policies" / "config" / f"{stack}.json"
     )
 
 

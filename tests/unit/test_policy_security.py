@@ -14,7 +14,7 @@ from policies.security import (
     credential_key,
     denies_insecure_transport,
 )
-from tests.unit.test_policy_fixtures import (
+from tests.support.policy_fixtures import (
     happy_stack,
     messages,
     props_of,

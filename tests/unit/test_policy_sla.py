@@ -8,7 +8,7 @@ import pytest
 
 from policies.sla import FALLBACK_TIER_RANGES, TierTtl, tier_ranges, ttl_problems
 from stackconfig.thresholds import AlertThresholds
-from tests.unit.test_policy_fixtures import (
+from tests.support.policy_fixtures import (
     cache_rule,
     cache_tiers_binding,
     happy_stack,

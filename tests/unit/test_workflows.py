@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
