@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
 
 from plan.mocks import RecordingMonitor
 from tests.support.mocking import install_mocks
@@ -46,3 +47,10 @@ def stack_plans(tmp_path_factory: pytest.TempPathFactory) -> StackPlans:
     from tests.support.plans import plan_each_stack
 
     return plan_each_stack(tmp_path_factory.mktemp("stack-plans"))
+
+
+# Property tests (hypothesis): few examples, so they stay fast, and no deadline, since the
+# machines running the suite are shared and a slow example is not a failure. No example database:
+# nothing is written into the working tree.
+settings.register_profile("cache-platform", max_examples=25, deadline=None, database=None)
+settings.load_profile("cache-platform")
