@@ -5,6 +5,7 @@ round trip on real servers)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -60,14 +61,27 @@ def isolate_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 
 
+@functools.cache
+def _clients() -> tuple[Any, Any]:
+    """An S3 and a KMS client, made once per process: creating a boto3 client costs more than
+    everything else a test does here. moto intercepts their requests whenever a mock is active,
+    and each `mock_aws()` starts from an empty account, so a reused client sees no earlier test."""
+    return boto3.client("s3", region_name=REGION), boto3.client("kms", region_name=REGION)
+
+
+def kms_client() -> Any:
+    """The sandbox's KMS client (moto's when a sandbox is active)."""
+    return _clients()[1]
+
+
 @contextlib.contextmanager
 def aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     """The `aws` fixture of tests/conftest.py: moto's account with the bucket and a key."""
     isolate_aws(monkeypatch)
     with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
+        s3, kms = _clients()
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
         yield Sandbox(s3, key_id)
 
 
