@@ -17,7 +17,7 @@ help:
 	@echo "make test                 set up everything, then lint, types and every test"
 	@echo "make test-fast            mock and unit tests only (seconds)"
 	@echo "make plan STACK=<stack>   offline plan into build/<stack>/ (exit 1: mandatory violation, 2: bad config)"
-	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, Worker overhead"
+	@echo "make bench                benchmarks: plan time and its ratio to the SDK imports, test-fast wall time, Redis failover/throughput, Worker overhead"
 	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's rendered redis.conf"
 
 # --- set-up --------------------------------------------------------------------------------
@@ -71,6 +71,7 @@ plan: $(VENV)/.requirements
 
 bench: setup
 	$(PY) -m bench.plan_bench
+	$(PY) -m bench.loop_bench
 	$(PY) -m bench.redis_bench
 	node bench/worker_bench.mjs
 
