@@ -13,10 +13,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "prod")
@@ -114,6 +117,17 @@ def run_plan(
 
 StackPlans = Mapping[str, PlanResult]
 """The plan of each stack file of the repository, by stack name."""
+
+
+def changed_stack_file(
+    directory: Path, stack: str, change: Callable[[dict[str, Any]], None]
+) -> Path:
+    """A copy of `Pulumi.<stack>.yaml` in `directory` whose `config:` went through `change`."""
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    change(document["config"])
+    path = directory / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
 
 
 def plan_each_stack(base: Path) -> StackPlans:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.plans import StackPlans, run_plan
+from tests.support.plans import StackPlans, changed_stack_file, run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,14 +88,6 @@ def test_no_secret_value_in_any_artifact(stack_plans: StackPlans, stack: str) ->
     assert '"[secret]"' in resources
 
 
-def stack_copy(tmp_path: Path, mutate: Any) -> Path:
-    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
-    mutate(document["config"])
-    path = tmp_path / "Pulumi.throwaway.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
 @pytest.mark.parametrize(
     ("key", "value", "named"),
     [
@@ -107,7 +99,9 @@ def stack_copy(tmp_path: Path, mutate: Any) -> Path:
 def test_invalid_redis_value_exits_2_naming_the_key(
     tmp_path: Path, key: str, value: Any, named: str
 ) -> None:
-    stack_file = stack_copy(tmp_path, lambda c: c["cache-platform:redis"].__setitem__(key, value))
+    stack_file = changed_stack_file(
+        tmp_path, "prod", lambda c: c["cache-platform:redis"].__setitem__(key, value)
+    )
     out = tmp_path / "out"
     result = run_plan_process(
         "prod", out, stack_file=stack_file, policy_config=ROOT / "policies/config/prod.json"
@@ -119,8 +113,8 @@ def test_invalid_redis_value_exits_2_naming_the_key(
 
 
 def test_invalid_environment_exits_2(tmp_path: Path) -> None:
-    stack_file = stack_copy(
-        tmp_path, lambda c: c.__setitem__("cache-platform:environment", "staging")
+    stack_file = changed_stack_file(
+        tmp_path, "prod", lambda c: c.__setitem__("cache-platform:environment", "staging")
     )
     result = run_plan_process(
         "prod",
@@ -139,7 +133,7 @@ def test_secure_values_are_supported_without_decryption(tmp_path: Path) -> None:
         }
         config["cloudflare:apiToken"] = {"secure": "v1:BBBBnotrealciphertext=="}
 
-    stack_file = stack_copy(tmp_path, add_secrets)
+    stack_file = changed_stack_file(tmp_path, "prod", add_secrets)
     out = tmp_path / "out"
     result = run_plan(
         "prod", out, stack_file=stack_file, policy_config=ROOT / "policies/config/prod.json"
