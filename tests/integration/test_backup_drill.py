@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lab.backup_drill import drill
-from tests.integration.redis_lab_fixtures import require_redis_tools
+from tests.support.redis_lab import require_redis_tools
 
 pytestmark = pytest.mark.integration
 

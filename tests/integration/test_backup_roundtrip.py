@@ -29,8 +29,8 @@ from typer.testing import CliRunner, Result
 from cachectl import backup as lib
 from cachectl.backup_cli import app
 from components.redis.conf import RedisConfSpec, render_redis_conf
-from tests.tools import free_port, require_tool
-from tests.unit.test_backup_store import BUCKET, PREFIX, REGION, isolate_aws
+from tests.support.backup_sandbox import BUCKET, PREFIX, REGION, isolate_aws
+from tests.support.tools import free_port, require_tool
 
 pytestmark = pytest.mark.integration
 

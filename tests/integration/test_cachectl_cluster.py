@@ -19,13 +19,7 @@ from typer.testing import CliRunner, Result
 
 from cachectl.cli import app
 from lab.cluster import LabNode, RedisLab
-from tests.integration.redis_lab_fixtures import (  # noqa: F401
-    LabFactory,
-    lab,
-    make_lab,
-    shared_lab,
-)
-from tests.loopback_http import LoopbackServer, Reply, Request
+from tests.support.loopback_http import LoopbackServer, Reply, Request
 
 pytestmark = pytest.mark.integration
 
@@ -46,12 +40,12 @@ def cli_for(redis_lab: RedisLab) -> Cli:
 
 
 @pytest.fixture
-def cli(shared_lab: RedisLab) -> Cli:  # noqa: F811
+def cli(shared_lab: RedisLab) -> Cli:
     return cli_for(shared_lab)
 
 
 @pytest.fixture
-def client(shared_lab: RedisLab) -> Iterator[Any]:  # noqa: F811
+def client(shared_lab: RedisLab) -> Iterator[Any]:
     cluster = shared_lab.client()
     yield cluster
     cluster.close()
@@ -95,7 +89,7 @@ def test_health_passes_on_a_healthy_cluster(cli: Cli) -> None:
 
 def test_health_fails_when_node_hosts_put_a_replica_beside_its_primary(
     cli: Cli,
-    shared_lab: RedisLab,  # noqa: F811
+    shared_lab: RedisLab,
     tmp_path: Path,
 ) -> None:
     hosts = tmp_path / "node-hosts"
@@ -107,7 +101,7 @@ def test_health_fails_when_node_hosts_put_a_replica_beside_its_primary(
     assert result.stderr.strip().startswith("error: 1 of 8 checks failed")
 
 
-def test_health_fails_naming_the_reason_after_a_replica_is_killed(lab: RedisLab) -> None:  # noqa: F811
+def test_health_fails_naming_the_reason_after_a_replica_is_killed(lab: RedisLab) -> None:
     primary = lab.primaries_now()[0]
     replica = lab.replicas_of(primary)[0]
     lab.kill(replica)
@@ -179,7 +173,7 @@ class FakeWarmService(LoopbackServer):
 
 
 @pytest.fixture
-def warm_service(shared_lab: RedisLab, client: Any) -> Iterator[FakeWarmService]:  # noqa: F811
+def warm_service(shared_lab: RedisLab, client: Any) -> Iterator[FakeWarmService]:
     service = FakeWarmService(shared_lab, products=300)
     yield service
     service.close()
@@ -269,7 +263,7 @@ SURVIVORS = [
 
 
 @pytest.fixture
-def catalog(client: Any, shared_lab: RedisLab) -> Iterator[list[str]]:  # noqa: F811
+def catalog(client: Any, shared_lab: RedisLab) -> Iterator[list[str]]:
     matching = [f"product:catalog:{n}:v{1 + n % 2}" for n in range(300)]
     pipe = client.pipeline()
     for key in matching + SURVIVORS:
@@ -335,7 +329,7 @@ def role_of(redis_lab: RedisLab, node: LabNode) -> str:
     return redis_lab.role(node)
 
 
-def test_failover_switches_roles_and_back(cli: Cli, shared_lab: RedisLab) -> None:  # noqa: F811
+def test_failover_switches_roles_and_back(cli: Cli, shared_lab: RedisLab) -> None:
     primary = shared_lab.primaries_now()[0]
     replica = shared_lab.replicas_of(primary)[0]
 

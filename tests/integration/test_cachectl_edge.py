@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cachectl.cli import app
-from tests.loopback_http import LoopbackServer, Reply, Request
+from tests.support.loopback_http import LoopbackServer, Reply, Request
 
 pytestmark = pytest.mark.integration
 

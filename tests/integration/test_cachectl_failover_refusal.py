@@ -20,8 +20,7 @@ from cachectl.cli import app
 from cachectl.connection import ClusterEntry, ClusterView, ConnectionSettings, Endpoint
 from cachectl.failover import sync_problem
 from lab.cluster import RedisLab
-from tests.integration.redis_lab_fixtures import lab, make_lab  # noqa: F401
-from tests.tools import free_port, require_tool
+from tests.support.tools import free_port, require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +36,7 @@ def run(redis_lab: RedisLab, *args: str) -> tuple[int, str, str]:
 
 
 def test_a_failover_right_after_two_others_is_one_line_naming_when_to_retry(
-    lab: RedisLab,  # noqa: F811
+    lab: RedisLab,
 ) -> None:
     primary = lab.primaries_now()[0]
     replica = lab.replicas_of(primary)[0]

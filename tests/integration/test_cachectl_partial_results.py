@@ -14,8 +14,7 @@ from typer.testing import CliRunner, Result
 
 from cachectl.cli import app
 from lab.cluster import RedisLab
-from tests.integration.redis_lab_fixtures import shared_lab  # noqa: F401
-from tests.tools import free_port
+from tests.support.tools import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +29,7 @@ def cli(redis_lab: RedisLab, *args: str, **env: str) -> Result:
 
 
 def test_health_json_with_prometheus_down_keeps_the_redis_checklist(
-    shared_lab: RedisLab,  # noqa: F811
+    shared_lab: RedisLab,
     tmp_path: Path,
 ) -> None:
     down = f"http://127.0.0.1:{free_port()}"
@@ -50,7 +49,7 @@ def test_health_json_with_prometheus_down_keeps_the_redis_checklist(
 
 
 def test_health_text_with_prometheus_down_prints_every_check(
-    shared_lab: RedisLab,  # noqa: F811
+    shared_lab: RedisLab,
 ) -> None:
     result = cli(shared_lab, "health", "--prometheus", f"http://127.0.0.1:{free_port()}")
     lines = result.stdout.splitlines()
@@ -59,7 +58,7 @@ def test_health_text_with_prometheus_down_prints_every_check(
 
 
 @pytest.fixture
-def tagged_keys(shared_lab: RedisLab) -> Iterator[list[str]]:  # noqa: F811
+def tagged_keys(shared_lab: RedisLab) -> Iterator[list[str]]:
     client = shared_lab.client()
     keys = [f"{{hinttest:item:{n}}}:v1" for n in range(5)]
     for key in keys:
@@ -71,7 +70,7 @@ def tagged_keys(shared_lab: RedisLab) -> Iterator[list[str]]:  # noqa: F811
 
 
 def test_a_pattern_without_hash_tag_on_tagged_keys_hints_at_it(
-    shared_lab: RedisLab,  # noqa: F811
+    shared_lab: RedisLab,
     tagged_keys: list[str],
 ) -> None:
     result = cli(shared_lab, "invalidate", "--pattern", "hinttest:item", "--dry-run")
@@ -85,7 +84,7 @@ def test_a_pattern_without_hash_tag_on_tagged_keys_hints_at_it(
     ) or tagged.stdout.startswith("5 keys matching"), tagged.stdout
 
 
-def test_no_password_says_so(shared_lab: RedisLab) -> None:  # noqa: F811
+def test_no_password_says_so(shared_lab: RedisLab) -> None:
     result = cli(shared_lab, "health", REDISCLI_AUTH="")
     assert result.exit_code == 1
     assert "no password given: set REDISCLI_AUTH or pass --password-file" in result.stderr
@@ -93,7 +92,7 @@ def test_no_password_says_so(shared_lab: RedisLab) -> None:  # noqa: F811
 
 
 def test_a_refused_password_from_a_file_names_the_file(
-    shared_lab: RedisLab,  # noqa: F811
+    shared_lab: RedisLab,
     tmp_path: Path,
 ) -> None:
     secret = tmp_path / "password"

@@ -30,11 +30,6 @@ from cachekit import (
 from cachekit.keys import cache_key
 from lab.cluster import RedisLab, key_in_ranges
 from stackconfig.tiers import DEFAULT_TIERS
-from tests.integration import redis_lab_fixtures
-
-lab = redis_lab_fixtures.lab
-make_lab = redis_lab_fixtures.make_lab
-shared_lab = redis_lab_fixtures.shared_lab
 
 pytestmark = pytest.mark.integration
 

@@ -20,12 +20,9 @@ from cachekit import CacheAside, cluster_client
 from components.monitoring.rules import RECORD_CACHED_MEAN, RECORD_HIT_RATE, render_rule_groups
 from lab.cluster import RedisLab
 from stackconfig.thresholds import AlertThresholds
-from tests.cachekit_service import ProductService
-from tests.integration import redis_lab_fixtures
-from tests.integration.redis_lab_fixtures import LabFactory
-from tests.tools import free_port, require_tool
-
-make_lab = redis_lab_fixtures.make_lab
+from tests.support.cachekit_service import ProductService
+from tests.support.redis_lab import LabFactory
+from tests.support.tools import free_port, require_tool
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from cachectl import backup_cli
 from cachectl.backup.snapshot import connect as backup_connect
 from cachectl.connection import Endpoint, settings_from
 from lab.cluster import SCRIPTS_DIR
-from tests.tools import free_port, require_tool
+from tests.support.tools import free_port, require_tool
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.integration
 

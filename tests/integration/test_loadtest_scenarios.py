@@ -19,7 +19,7 @@ from loadtest.report import write_report
 from loadtest.scenarios import SCENARIOS, SHORT
 from stackconfig import adr
 from stackconfig.config import RedisConfig
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ import yaml
 
 from components.monitoring.alertmanager import EscalationTimings, render_alertmanager_config
 from stackconfig.config import AlertReceiver, Escalation, ReceiverType
-from tests.tools import free_port, require_tool
+from tests.support.tools import free_port, require_tool
 
 pytestmark = pytest.mark.integration
 

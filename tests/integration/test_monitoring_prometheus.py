@@ -27,7 +27,7 @@ from components.monitoring.dashboards import (
 )
 from components.monitoring.rules import RECORD_MEMORY_PERCENT, render_rule_groups
 from stackconfig.thresholds import AlertThresholds
-from tests.tools import free_port, require_tool
+from tests.support.tools import free_port, require_tool
 
 pytestmark = pytest.mark.integration
 

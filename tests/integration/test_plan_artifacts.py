@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.tools import free_port, require_tool
+from tests.support.plans import StackPlans
+from tests.support.tools import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def prod_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("plan-prod")
-    result = subprocess.run(
-        [sys.executable, "-m", "plan", "--stack", "prod", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+def prod_plan(stack_plans: StackPlans) -> Path:
+    result = stack_plans["prod"]
     assert result.returncode == 0, result.stderr
-    return out
+    return result.out
 
 
 def test_rules_pass_promtool(prod_plan: Path) -> None:

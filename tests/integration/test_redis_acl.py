@@ -23,8 +23,8 @@ import requests
 
 from components.redis.acl import APP, BACKUP, MONITOR, OPERATOR, REPLICATION, USERS
 from lab.cluster import RedisLab
-from tests.integration.redis_lab_fixtures import lab_conf, require_redis_tools
-from tests.tools import free_port, require_tool
+from tests.support.redis_lab import lab_conf, require_redis_tools
+from tests.support.tools import free_port, require_tool
 
 pytestmark = pytest.mark.integration
 

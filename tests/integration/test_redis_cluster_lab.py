@@ -15,11 +15,8 @@ from redis.exceptions import ResponseError
 
 from cachekit.keys import cache_key, invalidation_pattern
 from lab.cluster import RedisLab
-from tests.integration import redis_lab_fixtures
-from tests.tools import require_tool
-
-# The lab fixture, made visible to pytest in this module.
-shared_lab = redis_lab_fixtures.shared_lab
+from tests.support import redis_lab
+from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +118,7 @@ def test_invalidation_pattern_matches_exactly_its_keys_across_the_cluster(
 def test_make_lab_runs_a_cluster_redis_cli_can_use_until_sigterm(tmp_path: Path) -> None:
     """`make lab` (`python -m lab run`): prints the nodes with their roles, serves until SIGTERM,
     then removes the lab."""
-    redis_lab_fixtures.require_redis_tools()
+    redis_lab.require_redis_tools()
     redis_cli = require_tool("redis-cli")
     directory = tmp_path / "lab"
     command = [sys.executable, "-m", "lab", "run", "--stack", "dev", "--memory", "16mb"]

@@ -7,18 +7,15 @@ Each test breaks its own fresh 3 + 3 lab built from the production redis.conf (n
 
 from __future__ import annotations
 
+import shutil
+import signal
 import threading
 import time
 
 import pytest
 
-from lab.cluster import ClusterEntry, RedisLab, acked_set, key_in_ranges
-from tests.integration import redis_lab_fixtures
-from tests.integration.redis_lab_fixtures import LabFactory
-
-# The lab fixtures, made visible to pytest in this module.
-lab = redis_lab_fixtures.lab
-make_lab = redis_lab_fixtures.make_lab
+from lab.cluster import ClusterEntry, LabNode, RedisLab, acked_set, key_in_ranges
+from tests.support.redis_lab import LabFactory
 
 pytestmark = pytest.mark.integration
 
@@ -162,13 +159,43 @@ def test_a_node_restarted_on_a_new_address_rejoins(lab: RedisLab) -> None:
     assert missing_keys(lab, expected) == []
 
 
+def replica_has_caught_up(lab: RedisLab, primary: LabNode, replica: LabNode) -> bool:
+    """The replica has processed every byte of the primary's replication stream."""
+    primary_client, replica_client = lab.node_client(primary), lab.node_client(replica)
+    try:
+        primary_offset = int(primary_client.info("replication")["master_repl_offset"])
+        replication = replica_client.info("replication")
+    finally:
+        primary_client.close()
+        replica_client.close()
+    return (
+        replication.get("master_link_status") == "up"
+        and int(replication.get("slave_repl_offset", -1)) >= primary_offset
+    )
+
+
+def recreate_with_an_empty_volume(lab: RedisLab, node: LabNode, host: str) -> None:
+    """What Kubernetes does to a pod whose volume was lost: the same name, a new pod IP, no data.
+
+    The new address matters. A node that came back empty at its old address would be found by
+    its replica, which reconnects to that address every second, asks for a partial resync,
+    gets a full one and loads the empty dataset: the shard's keys are gone before any failover
+    (measured: "Full resync from master ... keys loaded: 0" in the replica's log).
+    """
+    lab.kill(node, signal.SIGKILL)
+    shutil.rmtree(node.data_dir)
+    lab.start_node(node, host=host)
+
+
 def test_a_wiped_primary_is_re_added_as_a_replica_by_bootstrap(lab: RedisLab) -> None:
     expected = write_keys(lab, "wiped", 300)
     wiped = lab.primaries_now()[0]
     old_id = lab.node_id(wiped)
     successor = lab.replicas_of(wiped)[0]
+    # WAIT acknowledged every write; the whole stream must have reached the heir, too.
+    wait_until(lambda: replica_has_caught_up(lab, wiped, successor), 15, "the replica's offset")
 
-    lab.wipe(wiped)
+    recreate_with_an_empty_volume(lab, wiped, host="127.0.0.2")
 
     # Back empty and alone: alive for the liveness probe, not serving for readiness.
     assert lab.node_id(wiped) != old_id

@@ -7,11 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lab.cluster import RedisLab, SteadyWriter
-from tests.integration import redis_lab_fixtures
-from tests.integration.redis_lab_fixtures import lab_conf
-
-lab = redis_lab_fixtures.lab
-make_lab = redis_lab_fixtures.make_lab
+from tests.support.redis_lab import lab_conf
 
 pytestmark = pytest.mark.integration
 

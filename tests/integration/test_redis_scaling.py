@@ -16,10 +16,7 @@ from cachectl.cli import app
 from cachectl.topology import SLOT_COUNT
 from lab.cluster import LabError, RedisLab
 from lab.scaling import AckedWriter, run_bootstrap, scale, slot_owners
-from tests.integration import redis_lab_fixtures
-from tests.integration.redis_lab_fixtures import LabFactory
-
-make_lab = redis_lab_fixtures.make_lab
+from tests.support.redis_lab import LabFactory
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lab.cluster import SCRIPTS_DIR
-from tests.tools import free_port, require_tool
+from tests.support.tools import free_port, require_tool
 
 NODES_CONF = """\
 aaaa 10.0.0.1:6379@16379,redis-0.redis-headless master - 0 1 1 connected 0-5460

@@ -16,20 +16,17 @@ from typer.testing import CliRunner, Result
 
 from cachectl.backup import S3Client
 from cachectl.backup_cli import RichReporter, app
-from tests.tools import free_port
-from tests.unit.test_backup_store import (
+from tests.support.backup_sandbox import (
     BUCKET,
     JAN_2,
     PREFIX,
     PRIMARIES,
     FlakyClient,
     Sandbox,
-    aws,
     backup_at,
     corrupt,
 )
-
-__all__ = ["aws"]  # a fixture: imported so that pytest finds it here too
+from tests.support.tools import free_port
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -7,133 +7,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from cachectl.backup import (
     MANIFEST_NAME,
     BackupError,
-    BackupStore,
-    ClusterNode,
     RefusedSetError,
     S3Client,
-    Snapshot,
     choose_set,
     read_restored_set,
     restore_set,
     run_backup,
 )
-
-REGION = "eu-west-1"
-BUCKET = "cache-platform-redis-backups-test"
-PREFIX = "prod/redis"
-
-PRIMARIES = (
-    ClusterNode("a" * 40, "10.0.0.1", 6379, "", frozenset({"master"}), ((0, 5460),)),
-    ClusterNode("b" * 40, "10.0.0.2", 6379, "", frozenset({"master"}), ((5461, 10922),)),
-    ClusterNode("c" * 40, "10.0.0.3", 6379, "", frozenset({"master"}), ((10923, 16383),)),
+from tests.support.backup_sandbox import (
+    BUCKET,
+    JAN_2,
+    PREFIX,
+    PRIMARIES,
+    FlakyClient,
+    Sandbox,
+    backup_at,
+    corrupt,
+    fake_rdb,
+    fake_snapshot,
 )
-
-
-@dataclass
-class Sandbox:
-    """A mocked AWS account with the backup bucket and a KMS key."""
-
-    s3: Any
-    kms_key_id: str
-
-    def store(self, client: S3Client | None = None) -> BackupStore:
-        return BackupStore(client or cast(S3Client, self.s3), BUCKET, PREFIX)
-
-    def keys(self) -> list[str]:
-        listing = self.s3.list_objects_v2(Bucket=BUCKET)
-        return sorted(item["Key"] for item in listing.get("Contents", []))
-
-
-def isolate_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and no configured endpoint or profile, so nothing can reach AWS."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    isolate_aws(monkeypatch)
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        key_id = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["KeyId"]
-        yield Sandbox(s3, key_id)
-
-
-def fake_rdb(node: ClusterNode) -> bytes:
-    return b"REDIS0010" + node.node_id.encode() * 50
-
-
-def fake_snapshot(node: ClusterNode, work_dir: Path) -> Snapshot:
-    path = work_dir / f"{node.node_id}.rdb"
-    content = fake_rdb(node)
-    path.write_bytes(content)
-    return Snapshot(
-        node=node,
-        path=path,
-        size=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
-        redis_version="7.0.15",
-        keys=3,
-        taken_at=datetime(2025, 1, 2, 3, tzinfo=UTC),
-    )
-
-
-def clock_at(moment: datetime) -> Callable[[], datetime]:
-    return lambda: moment
-
-
-def backup_at(sandbox: Sandbox, moment: datetime, store: BackupStore | None = None) -> str:
-    manifest = run_backup(
-        store or sandbox.store(),
-        PRIMARIES,
-        fake_snapshot,
-        kms_key_id=sandbox.kms_key_id,
-        clock=clock_at(moment),
-    )
-    return manifest.set_id
-
-
-class FlakyClient:
-    """The real (mocked) client, recording calls, whose n-th upload raises."""
-
-    def __init__(self, real: Any, fail_on_upload: int | None = None) -> None:
-        self.real = real
-        self.fail_on_upload = fail_on_upload
-        self.calls: list[str] = []
-
-    def upload_file(self, *args: Any, **kwargs: Any) -> None:
-        self.calls.append("upload_file")
-        if self.calls.count("upload_file") == self.fail_on_upload:
-            raise ConnectionResetError("connection reset by peer during upload")
-        self.real.upload_file(*args, **kwargs)
-
-    def put_object(self, **kwargs: Any) -> Any:
-        self.calls.append(f"put_object {kwargs['Key'].rsplit('/', 1)[-1]}")
-        return self.real.put_object(**kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
-JAN_2 = datetime(2025, 1, 2, 3, 0, 0, tzinfo=UTC)
 
 
 def test_each_primary_is_uploaded_encrypted_with_its_checksum_and_slots(aws: Sandbox) -> None:
@@ -227,15 +128,6 @@ def test_a_restore_writes_every_verified_file_and_the_manifest(
         assert (target / f"{node.node_id}.rdb").read_bytes() == fake_rdb(node)
     assert read_restored_set(target) == manifest
     assert target.stat().st_mode & 0o777 == 0o700, "the cache's data is for its owner only"
-
-
-def corrupt(sandbox: Sandbox, key: str, keep_metadata: bool) -> None:
-    """Replace an object's bytes, as bit rot or a bad copy would."""
-    head = sandbox.s3.head_object(Bucket=BUCKET, Key=key)
-    content = sandbox.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-    damaged = content[:-1] + bytes([content[-1] ^ 0xFF])
-    metadata = head["Metadata"] if keep_metadata else {}
-    sandbox.s3.put_object(Bucket=BUCKET, Key=key, Body=damaged, Metadata=metadata)
 
 
 @pytest.mark.parametrize("keep_metadata", [True, False], ids=["same-metadata", "lost-metadata"])

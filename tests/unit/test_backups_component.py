@@ -40,7 +40,7 @@ from plan.mocks import ResourceRecord
 from plan.verdicts import judge
 from policies.security import denies_insecure_transport
 from stackconfig.config import BackupsConfig, RedisConfig
-from tests.mocking import install_mocks, of_type, one, when_registered
+from tests.support.mocking import of_type, one, when_registered
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
@@ -66,11 +66,6 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 CRONJOB = "kubernetes:batch/v1:CronJob"
-
-
-@pytest.fixture
-def monitor() -> Any:
-    return install_mocks()
 
 
 def settings(**overrides: Any) -> BackupsConfig:

@@ -12,7 +12,7 @@ from components.backups.component import RedisBackups, RedisBackupsArgs
 from components.redis.cluster import RedisCluster, RedisClusterArgs
 from plan.mocks import ResourceRecord
 from stackconfig.config import BackupsConfig, RedisConfig
-from tests.mocking import install_mocks, of_type, one, when_registered
+from tests.support.mocking import install_mocks, of_type, one, when_registered
 
 OIDC_ARN = (
     "arn:aws:iam::210987654321:oidc-provider/"

@@ -21,7 +21,7 @@ from cachectl.connection import (
 from cachectl.credentials import Credentials
 from cachectl.errors import UsageError
 from cachectl.failover import choose_replica, rebalance_command
-from tests.tools import free_port
+from tests.support.tools import free_port
 
 CLEAN_ENV = {
     "CACHECTL_NODE": "",

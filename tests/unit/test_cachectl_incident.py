@@ -21,7 +21,7 @@ from cachectl.cli import app
 from cachectl.edge import PurgeRequest
 from cachectl.errors import redis_auth_message
 from cachectl.wording import count, count_plural
-from tests.tools import free_port
+from tests.support.tools import free_port
 
 CLEAN_ENV = {
     "CACHECTL_NODE": "",

@@ -21,7 +21,7 @@ from cachekit.codec import decode
 from cachekit.metrics import ErrorKind
 from stackconfig.adr import TIER_RANGES
 from stackconfig.tiers import DEFAULT_TIERS
-from tests.cachekit_fakes import FakeClock, FakeCluster, refused, timeout
+from tests.support.cachekit_fakes import FakeClock, FakeCluster, refused, timeout
 
 KEY = "product:catalog:12345:v1"
 LONG_SHORT_TIER = dataclasses.replace(DEFAULT_TIERS["short"], edge_ttl=86400)

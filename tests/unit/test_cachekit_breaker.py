@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cachekit.breaker import BreakerSettings, BreakerState, CircuitBreaker
-from tests.cachekit_fakes import FakeClock
+from tests.support.cachekit_fakes import FakeClock
 
 
 def breaker(clock: FakeClock) -> CircuitBreaker:

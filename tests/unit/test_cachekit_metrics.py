@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from cachekit import REQUEST_DURATION_BUCKETS, CacheAside, CacheMetrics
 from stackconfig.adr import CACHED_AVERAGE_TARGET_SECONDS
 from stackconfig.thresholds import AlertThresholds
-from tests.cachekit_fakes import FakeClock, FakeCluster, refused
+from tests.support.cachekit_fakes import FakeClock, FakeCluster, refused
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from cachekit import CacheAside
 from cachekit.keys import collection_key, relationship_key
-from tests.cachekit_fakes import FakeClock, FakeCluster, refused
+from tests.support.cachekit_fakes import FakeClock, FakeCluster, refused
 
 _EXPORTER = InMemorySpanExporter()
 

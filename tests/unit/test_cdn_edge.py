@@ -14,15 +14,10 @@ from components.cdn.worker_module import worker_bindings, worker_source
 from plan.mocks import ResourceRecord
 from stackconfig.config import CdnConfig
 from stackconfig.tiers import TIER_RANGES, CacheTier, tier_for_path, tier_violations
-from tests.mocking import install_mocks, of_type, one, when_registered
+from tests.support.mocking import of_type, one, when_registered
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 CDN = CdnConfig(zone_name="shop.example.com", account_id=ACCOUNT, origin_host="origin.example.net")
-
-
-@pytest.fixture
-def monitor() -> Any:
-    return install_mocks()
 
 
 def build(settings: CdnConfig = CDN) -> CloudflareEdge:

@@ -29,7 +29,7 @@ from components.monitoring.observability import (
 from components.monitoring.rules import CDN_ALERT, CdnTrafficBudget
 from plan.mocks import SECRET_PLACEHOLDER
 from stackconfig.config import MonitoringConfig
-from tests.mocking import install_mocks, of_type, when_registered
+from tests.support.mocking import install_mocks, of_type, when_registered
 
 TOKEN = "cf-analytics-token-0123456789"
 ZONE_ID = "0123456789abcdef0123456789abcdef"

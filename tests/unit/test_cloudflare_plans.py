@@ -14,7 +14,7 @@ from components.cdn.edge import ZONE_SETTINGS, CloudflareEdge, CloudflareEdgeArg
 from plan.runner import prepare_config
 from stackconfig.cloudflare_plans import PLANS, SOURCES, capabilities
 from stackconfig.config import CdnConfig, CloudflarePlan, ConfigError, parse_stack_config
-from tests.mocking import install_mocks, of_type, when_registered
+from tests.support.mocking import install_mocks, of_type, when_registered
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -230,7 +230,7 @@ def test_adopted_zone_imports_its_existing_entry_point(monitor: Any) -> Any:
 
 def test_plan_md_says_which_layer_holds_the_short_tier() -> None:
     from plan.artifacts import cdn_section
-    from tests.plan_runs import stack_plan
+    from tests.support.plan_runs import stack_plan
 
     section = cdn_section(stack_plan("prod").records)
     short = next(line for line in section.splitlines() if "| short |" in line)

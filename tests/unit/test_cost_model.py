@@ -17,7 +17,7 @@ from cost.model import (
 )
 from cost.nodes import GIB, allocatable, fits, smallest_fitting
 from cost.prices import load_price_sheet
-from tests.unit.test_policy_fixtures import (
+from tests.support.policy_fixtures import (
     as_cost_input,
     backup_cronjob,
     happy_stack,

@@ -14,7 +14,7 @@ from components.monitoring.alertmanager import render_alertmanager_config
 from components.monitoring.rules import CdnTrafficBudget, render_rule_groups
 from stackconfig.config import DEFAULT_RECEIVERS, Escalation
 from stackconfig.thresholds import AlertThresholds
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 EXPECTED = {"critical": "oncall,senior,manager", "warning": "team"}
 RULES = [

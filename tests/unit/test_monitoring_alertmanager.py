@@ -21,7 +21,7 @@ from components.monitoring.alertmanager import (
     render_alertmanager_config,
 )
 from stackconfig.config import DEFAULT_RECEIVERS, AlertReceiver, Escalation, ReceiverType
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 RECEIVERS: Mapping[str, AlertReceiver] = MappingProxyType(
     {

@@ -9,7 +9,7 @@ import yaml
 
 from components.monitoring.rules import RECORD_CACHED_MEAN, render_rule_groups
 from stackconfig.thresholds import AlertThresholds
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 
 def test_the_mean_counts_only_requests_served_from_the_cache(tmp_path: Path) -> None:

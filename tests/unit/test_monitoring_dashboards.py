@@ -20,7 +20,7 @@ from components.monitoring.dashboards import (
 )
 from components.monitoring.rules import render_rule_groups
 from stackconfig.thresholds import AlertThresholds
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 SIZING = DashboardSizing(services=8, peak_rps_per_service=10_000, monthly_cost_usd=1000)
 CUSTOM = AlertThresholds(

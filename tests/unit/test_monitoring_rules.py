@@ -37,7 +37,7 @@ from stackconfig.thresholds import (
     Severity,
     alert_levels,
 )
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 RUNBOOK_BASE = "https://runbooks.example.com/cache-platform/docs/runbooks"
 RUNBOOK_FILES = {"redis-failover.md", "cache-warming.md", "cache-invalidation.md",

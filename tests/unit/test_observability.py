@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pulumi
-import pytest
 
 from components.monitoring.chart_values import CHART_VERSION
 from components.monitoring.dashboards import DashboardSizing
@@ -14,7 +13,7 @@ from components.monitoring.observability import Observability, ObservabilityArgs
 from plan.mocks import SECRET_PLACEHOLDER
 from stackconfig.config import MonitoringConfig
 from stackconfig.thresholds import AlertThresholds, threshold_problems
-from tests.mocking import install_mocks, of_type, one, when_registered
+from tests.support.mocking import of_type, one, when_registered
 
 CREDENTIALS = {"oncall": "pd-1", "senior": "pd-2", "manager": "pd-3", "team": "https://hooks/x"}
 SIZING = DashboardSizing(services=8, peak_rps_per_service=10_000, monthly_cost_usd=1000)
@@ -28,11 +27,6 @@ def stack_release(records: list[Any]) -> Any:
         if r.inputs["chart"] == "kube-prometheus-stack"
     ]
     return release
-
-
-@pytest.fixture
-def monitor() -> Any:
-    return install_mocks()
 
 
 def build(settings: MonitoringConfig | None = None) -> Observability:

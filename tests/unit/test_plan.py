@@ -1,4 +1,8 @@
-"""The offline plan end to end: the real program under mocks, as `make plan STACK=<s>` runs it."""
+"""The offline plan end to end: the real program under mocks, as `make plan STACK=<s>` runs it.
+
+The stacks' plans come from the session's `stack_plans` (tests/conftest.py); a changed stack file
+goes through `tests.support.plans.run_plan`; errors of the command line start a real process.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.plans import StackPlans, changed_stack_file, run_plan
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_plan(
+def run_plan_process(
     stack: str, out: Path, stack_file: Path | None = None, policy_config: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "plan", "--stack", stack, "--out", str(out)]
@@ -34,20 +40,10 @@ def run_plan(
     )
 
 
-@pytest.fixture(scope="module")
-def plans(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
-    results = {}
-    for stack in ("dev", "prod"):
-        out = tmp_path_factory.mktemp(f"plan-{stack}")
-        results[stack] = (run_plan(stack, out), out)
-    return results
-
-
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_plan_succeeds_and_writes_every_file(plans: dict[str, Any], stack: str) -> None:
-    result, out = plans[stack]
+def test_plan_succeeds_and_writes_every_file(stack_plans: StackPlans, stack: str) -> None:
+    result = stack_plans[stack]
+    out = result.out
     assert result.returncode == 0, result.stderr
     for relative in ("resources.json", "cost.json", "policy.json", "plan.md", "redis/redis.conf"):
         assert (out / relative).is_file(), f"{relative} missing from the {stack} plan"
@@ -66,8 +62,8 @@ def test_plan_succeeds_and_writes_every_file(plans: dict[str, Any], stack: str) 
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_resource_belongs_to_a_component(plans: dict[str, Any], stack: str) -> None:
-    _, out = plans[stack]
+def test_every_resource_belongs_to_a_component(stack_plans: StackPlans, stack: str) -> None:
+    out = stack_plans[stack].out
     resources = json.loads((out / "resources.json").read_text())["resources"]
     by_urn = {r["urn"]: r for r in resources}
     components = {urn for urn, r in by_urn.items() if r["type"].startswith("cache-platform:")}
@@ -82,22 +78,14 @@ def test_every_resource_belongs_to_a_component(plans: dict[str, Any], stack: str
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_no_secret_value_in_any_artifact(plans: dict[str, Any], stack: str) -> None:
-    _, out = plans[stack]
+def test_no_secret_value_in_any_artifact(stack_plans: StackPlans, stack: str) -> None:
+    out = stack_plans[stack].out
     texts = {p: p.read_text() for p in out.rglob("*") if p.is_file()}
     for path, text in texts.items():
         # The mocks' generated passwords start with this marker.
         assert "mock-secret-" not in text, f"a generated secret leaked into {path}"
     resources = texts[out / "resources.json"]
     assert '"[secret]"' in resources
-
-
-def stack_copy(tmp_path: Path, mutate: Any) -> Path:
-    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
-    mutate(document["config"])
-    path = tmp_path / "Pulumi.throwaway.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
 
 
 @pytest.mark.parametrize(
@@ -111,9 +99,11 @@ def stack_copy(tmp_path: Path, mutate: Any) -> Path:
 def test_invalid_redis_value_exits_2_naming_the_key(
     tmp_path: Path, key: str, value: Any, named: str
 ) -> None:
-    stack_file = stack_copy(tmp_path, lambda c: c["cache-platform:redis"].__setitem__(key, value))
+    stack_file = changed_stack_file(
+        tmp_path, "prod", lambda c: c["cache-platform:redis"].__setitem__(key, value)
+    )
     out = tmp_path / "out"
-    result = run_plan(
+    result = run_plan_process(
         "prod", out, stack_file=stack_file, policy_config=ROOT / "policies/config/prod.json"
     )
     assert result.returncode == 2, result.stdout + result.stderr
@@ -123,10 +113,10 @@ def test_invalid_redis_value_exits_2_naming_the_key(
 
 
 def test_invalid_environment_exits_2(tmp_path: Path) -> None:
-    stack_file = stack_copy(
-        tmp_path, lambda c: c.__setitem__("cache-platform:environment", "staging")
+    stack_file = changed_stack_file(
+        tmp_path, "prod", lambda c: c.__setitem__("cache-platform:environment", "staging")
     )
-    result = run_plan(
+    result = run_plan_process(
         "prod",
         tmp_path / "out",
         stack_file=stack_file,
@@ -143,7 +133,7 @@ def test_secure_values_are_supported_without_decryption(tmp_path: Path) -> None:
         }
         config["cloudflare:apiToken"] = {"secure": "v1:BBBBnotrealciphertext=="}
 
-    stack_file = stack_copy(tmp_path, add_secrets)
+    stack_file = changed_stack_file(tmp_path, "prod", add_secrets)
     out = tmp_path / "out"
     result = run_plan(
         "prod", out, stack_file=stack_file, policy_config=ROOT / "policies/config/prod.json"
@@ -157,7 +147,7 @@ def test_secure_values_are_supported_without_decryption(tmp_path: Path) -> None:
 
 
 def test_missing_stack_file_exits_2(tmp_path: Path) -> None:
-    result = run_plan("nosuchstack", tmp_path / "out")
+    result = run_plan_process("nosuchstack", tmp_path / "out")
     assert result.returncode == 2
     assert "does not exist" in result.stderr
 
@@ -174,11 +164,11 @@ CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_manifests_validate_strictly_against_kubernetes_1_30(
-    plans: dict[str, Any], stack: str
+    stack_plans: StackPlans, stack: str
 ) -> None:
     import kubernetes_validate
 
-    _, out = plans[stack]
+    out = stack_plans[stack].out
     checked = 0
     for manifest in sorted((out / "manifests").glob("*.yaml")):
         document = yaml.safe_load(manifest.read_text())

@@ -17,7 +17,7 @@ import yaml
 from plan.changes import diff_resources, render_diff
 from plan.report import resources_document
 from plan.runner import run_program
-from tests.plan_runs import stack_plan
+from tests.support.plan_runs import stack_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"

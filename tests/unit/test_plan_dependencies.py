@@ -10,7 +10,7 @@ import pytest
 from plan.dependencies import creation_waves, missing_dependencies, waves_section
 from plan.report import resources_document
 from plan.runner import PlanRun
-from tests.plan_runs import stack_plan
+from tests.support.plan_runs import stack_plan
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])

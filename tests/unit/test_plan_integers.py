@@ -10,7 +10,7 @@ import yaml
 
 from plan.mocks import restore_integers
 from plan.report import kubernetes_manifests
-from tests.plan_runs import stack_plan
+from tests.support.plan_runs import stack_plan
 
 
 def floats_in(value: Any, path: str = "") -> list[str]:

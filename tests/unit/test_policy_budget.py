@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.unit.test_policy_fixtures import (
+from tests.support.policy_assertions import assert_no_violations
+from tests.support.policy_fixtures import (
     happy_stack,
     messages,
     redis_statefulset,
@@ -19,8 +20,8 @@ PER_GB = "cdn-cost-per-gb-stay-below-target"
 
 
 def test_the_happy_stack_is_within_budget() -> None:
-    assert violations_of(BUDGET, happy_stack()) == []
-    assert violations_of(PER_GB, happy_stack()) == []
+    assert_no_violations(BUDGET, happy_stack())
+    assert_no_violations(PER_GB, happy_stack())
 
 
 def test_64gi_redis_nodes_break_the_redis_and_total_budgets() -> None:
@@ -63,7 +64,7 @@ def test_a_stack_part_that_cannot_be_priced_is_reported() -> None:
 
 def test_cdn_per_gb_counts_the_plan_by_default() -> None:
     # $25 pro plan / 3,000 GB = $0.0083 per GB; Workers ($33.40, billed per request) excluded.
-    assert violations_of(PER_GB, happy_stack()) == []
+    assert_no_violations(PER_GB, happy_stack())
     found = violations_of(PER_GB, happy_stack(), {"includeEdgeCompute": True})
     assert "$0.0195 per GB" in messages(found)
 
@@ -77,7 +78,7 @@ def test_cdn_per_gb_breaks_when_traffic_is_low_for_the_plan() -> None:
 
 def test_cdn_per_gb_reports_nothing_without_a_cdn() -> None:
     stack = [r for r in happy_stack() if not r.type.startswith("cloudflare:")]
-    assert violations_of(PER_GB, stack) == []
+    assert_no_violations(PER_GB, stack)
 
 
 def test_no_sizing_means_no_per_gb_figure() -> None:
@@ -86,4 +87,4 @@ def test_no_sizing_means_no_per_gb_figure() -> None:
     document = json.loads(sizing["data"]["sizing.json"])
     del document["cdnMonthlyEgressGb"]
     sizing["data"]["sizing.json"] = json.dumps(document)
-    assert violations_of(PER_GB, stack) == []
+    assert_no_violations(PER_GB, stack)

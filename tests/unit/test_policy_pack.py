@@ -118,7 +118,7 @@ def test_policies_judge_the_engines_proxies_like_plain_data() -> None:
     from pulumi_policy.proxy import unknown_checking_proxy
 
     from policies.evaluate import ResourceInput, evaluate
-    from tests.unit.test_policy_fixtures import happy_stack, redis_statefulset, replace
+    from tests.support.policy_fixtures import happy_stack, redis_statefulset, replace
 
     def proxied(stack: list[ResourceInput]) -> list[ResourceInput]:
         return [

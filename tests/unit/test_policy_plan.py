@@ -3,47 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tests.support.plans import PlanResult, changed_stack_file, run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def stack_file(tmp_path: Path, stack: str, change: Callable[[dict[str, Any]], None]) -> Path:
-    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    change(document["config"])
-    path = tmp_path / f"Pulumi.{stack}.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
-def plan(stack: str, file: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "plan",
-            "--stack",
-            stack,
-            "--stack-file",
-            str(file),
-            "--policy-config",
-            str(ROOT / "policies" / "config" / f"{stack}.json"),
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
+def plan(stack: str, file: Path, out: Path) -> PlanResult:
+    return run_plan(
+        stack, out, stack_file=file, policy_config=ROOT / "policies" / "config" / f"{stack}.json"
     )
 
 
@@ -59,7 +29,7 @@ def test_prod_without_replicas_fails_on_a_mandatory_violation_naming_replicas(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "out"
-    result = plan("prod", stack_file(tmp_path, "prod", no_replicas), out)
+    result = plan("prod", changed_stack_file(tmp_path, "prod", no_replicas), out)
     assert result.returncode == 1, result.stdout + result.stderr
     found = [v for v in violations(out) if v["policy"] == "redis-cluster-require-replicas"]
     assert len(found) == 1, violations(out)
@@ -70,7 +40,7 @@ def test_prod_without_replicas_fails_on_a_mandatory_violation_naming_replicas(
 
 def test_dev_without_replicas_passes_with_an_advisory_violation(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = plan("dev", stack_file(tmp_path, "dev", no_replicas), out)
+    result = plan("dev", changed_stack_file(tmp_path, "dev", no_replicas), out)
     assert result.returncode == 0, result.stdout + result.stderr
     found = [v for v in violations(out) if v["policy"] == "redis-cluster-require-replicas"]
     assert len(found) == 1 and found[0]["enforcement"] == "advisory"
@@ -83,7 +53,7 @@ def test_prod_with_64gi_nodes_fails_on_the_budget(tmp_path: Path) -> None:
         config["cache-platform:redis"]["memory"] = "64Gi"
 
     out = tmp_path / "out"
-    result = plan("prod", stack_file(tmp_path, "prod", big), out)
+    result = plan("prod", changed_stack_file(tmp_path, "prod", big), out)
     assert result.returncode == 1, result.stdout + result.stderr
     budget = [v for v in violations(out) if v["policy"] == "stack-cost-stay-within-budget"]
     assert budget and all(v["enforcement"] == "mandatory" for v in budget)

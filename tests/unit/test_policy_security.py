@@ -14,7 +14,8 @@ from policies.security import (
     credential_key,
     denies_insecure_transport,
 )
-from tests.unit.test_policy_fixtures import (
+from tests.support.policy_assertions import assert_no_violations
+from tests.support.policy_fixtures import (
     happy_stack,
     messages,
     props_of,
@@ -40,12 +41,12 @@ ALL = (AUTH, NETWORK, PUBLIC, KMS, TLS_ONLY, EDGE_TLS, CREDENTIALS)
 
 @pytest.mark.parametrize("policy", ALL)
 def test_the_happy_stack_complies(policy: str) -> None:
-    assert violations_of(policy, happy_stack()) == []
+    assert_no_violations(policy, happy_stack())
 
 
 @pytest.mark.parametrize("policy", ALL)
 def test_an_empty_stack_reports_nothing(policy: str) -> None:
-    assert violations_of(policy, []) == []
+    assert_no_violations(policy, [])
 
 
 # --- Redis AUTH ------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def test_a_password_in_the_redis_conf_config_map() -> None:
 
 
 def test_a_secret_managed_outside_the_stack_is_not_judged() -> None:
-    assert violations_of(AUTH, without(happy_stack(), "redis-auth")) == []
+    assert_no_violations(AUTH, without(happy_stack(), "redis-auth"))
 
 
 # --- NetworkPolicy ---------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def test_inline_bucket_encryption_counts() -> None:
             "applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": "k"}
         }
     }
-    assert violations_of(KMS, stack) == []
+    assert_no_violations(KMS, stack)
 
 
 def test_a_bucket_policy_without_the_tls_statement() -> None:
@@ -291,7 +292,7 @@ def test_a_literal_password_in_helm_values() -> None:
 def test_a_secret_output_in_helm_values_is_fine() -> None:
     stack = happy_stack()
     props_of(stack, "monitoring")["values"]["grafana"]["adminPassword"] = "[secret]"
-    assert violations_of(CREDENTIALS, stack) == []
+    assert_no_violations(CREDENTIALS, stack)
 
 
 def test_a_literal_routing_key_in_alertmanager_config() -> None:
@@ -314,7 +315,7 @@ def test_a_credential_as_a_plain_text_worker_binding() -> None:
     )
     assert "plain_text binding ORIGIN_TOKEN" in messages(violations_of(CREDENTIALS, stack))
     props_of(stack, "edge-worker")["bindings"][-1]["type"] = "secret_text"
-    assert violations_of(CREDENTIALS, stack) == []
+    assert_no_violations(CREDENTIALS, stack)
 
 
 def test_the_resource_policy_reads_additional_secret_outputs() -> None:
@@ -383,4 +384,4 @@ def test_flags_are_not_credentials() -> None:
     stack = happy_stack()
     redis_env(stack).append({"name": "REDIS_AUTH_ENABLED", "value": "true"})
     redis_env(stack).append({"name": "CACHE_AUTH", "value": "true"})
-    assert violations_of(CREDENTIALS, stack) == []
+    assert_no_violations(CREDENTIALS, stack)

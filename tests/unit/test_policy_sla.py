@@ -9,7 +9,8 @@ import pytest
 from policies.sla import TierTtl, tier_ranges, ttl_problems
 from stackconfig.adr import TIER_RANGES
 from stackconfig.thresholds import AlertThresholds
-from tests.unit.test_policy_fixtures import (
+from tests.support.policy_assertions import assert_has_violation, assert_no_violations
+from tests.support.policy_fixtures import (
     cache_rule,
     cache_tiers_binding,
     happy_stack,
@@ -40,12 +41,12 @@ ALL_SLA = (PRIMARIES, REPLICAS, PERSISTENCE, EVICTION, FAILOVER, ANTI_AFFINITY, 
 
 @pytest.mark.parametrize("policy", [*ALL_SLA, ALERTS, CAPACITY])
 def test_the_happy_stack_complies(policy: str) -> None:
-    assert violations_of(policy, happy_stack()) == []
+    assert_no_violations(policy, happy_stack())
 
 
 @pytest.mark.parametrize("policy", [*ALL_SLA, ALERTS, CAPACITY])
 def test_an_empty_stack_reports_nothing(policy: str) -> None:
-    assert violations_of(policy, []) == []
+    assert_no_violations(policy, [])
 
 
 # --- topology --------------------------------------------------------------------------------
@@ -54,24 +55,20 @@ def test_an_empty_stack_reports_nothing(policy: str) -> None:
 def test_two_primaries_are_too_few() -> None:
     stack = replace(happy_stack(), "redis", redis_statefulset(primaries=2))
     stack = replace(stack, "redis-bootstrap", redis_bootstrap_job(pods=4))
-    found = violations_of(PRIMARIES, stack)
-    assert len(found) == 1
-    assert "2 primaries" in found[0].message and "redis.primaries to 3" in found[0].message
+    assert_has_violation(PRIMARIES, stack, "2 primaries", "redis.primaries to 3", count=1)
 
 
 def test_pods_not_a_multiple_of_the_replica_group() -> None:
     sts = redis_statefulset()
     sts["spec"]["replicas"] = 7.0
-    found = violations_of(PRIMARIES, replace(happy_stack(), "redis", sts))
-    assert "7 pods, not a multiple" in messages(found)
+    assert_has_violation(PRIMARIES, replace(happy_stack(), "redis", sts), "7 pods, not a multiple")
 
 
 def test_bootstrap_addresses_must_match_the_pods() -> None:
     sts = redis_statefulset()
     env = sts["spec"]["template"]["spec"]["containers"][0]["env"]
     next(e for e in env if e["name"] == "REDIS_NODES")["value"] = "redis-0.x:6379 redis-1.x:6379"
-    found = violations_of(PRIMARIES, replace(happy_stack(), "redis", sts))
-    assert "from 2 addresses" in messages(found)
+    assert_has_violation(PRIMARIES, replace(happy_stack(), "redis", sts), "from 2 addresses")
 
 
 def test_unknown_shape_is_reported() -> None:
@@ -79,15 +76,14 @@ def test_unknown_shape_is_reported() -> None:
     containers = sts["spec"]["template"]["spec"]["containers"]
     containers[0]["env"] = [e for e in containers[0]["env"] if e["name"] == "REDISCLI_AUTH"]
     stack = without(replace(happy_stack(), "redis", sts), "redis-bootstrap")
-    assert "REDIS_REPLICAS_PER_PRIMARY" in messages(violations_of(PRIMARIES, stack))
+    assert_has_violation(PRIMARIES, stack, "REDIS_REPLICAS_PER_PRIMARY")
 
 
 def test_no_replicas_violates_and_names_replicas() -> None:
     stack = replace(happy_stack(), "redis", redis_statefulset(replicas_per_primary=0))
-    found = violations_of(REPLICAS, stack)
-    assert len(found) == 1
-    assert "0 replicas per primary" in found[0].message
-    assert "redis.replicasPerPrimary" in found[0].message
+    assert_has_violation(
+        REPLICAS, stack, "0 replicas per primary", "redis.replicasPerPrimary", count=1
+    )
 
 
 def test_replicas_are_read_from_the_bootstrap_job_when_the_pods_do_not_say() -> None:
@@ -97,7 +93,7 @@ def test_replicas_are_read_from_the_bootstrap_job_when_the_pods_do_not_say() -> 
         e for e in env if e["name"] not in ("REDIS_REPLICAS_PER_PRIMARY", "REDIS_NODES")
     ]
     stack = replace(happy_stack(), "redis", sts)
-    assert violations_of(REPLICAS, stack) == []
+    assert_no_violations(REPLICAS, stack)
     stack = replace(stack, "redis-bootstrap", redis_bootstrap_job(replicas_per_primary=0))
     assert "0 replicas per primary" in messages(violations_of(REPLICAS, stack))
 
@@ -144,7 +140,7 @@ def test_absent_node_timeout_counts_as_redis_default() -> None:
     text = "\n".join(
         line for line in redis_conf().splitlines() if not line.startswith("cluster-node-timeout")
     )
-    assert violations_of(FAILOVER, with_conf(text)) == []  # 15 s + 2 s
+    assert_no_violations(FAILOVER, with_conf(text))  # 15 s + 2 s
     assert violations_of(FAILOVER, with_conf(text), {"maxFailoverSeconds": 10}) != []
 
 
@@ -294,7 +290,7 @@ def test_respect_origin_rules_have_no_ttl_to_check() -> None:
     rule = cache_rule("short", 5)
     rule["actionParameters"]["edgeTtl"] = {"mode": "respect_origin"}
     props_of(stack, "edge-cache")["rules"].append(rule)
-    assert violations_of(TTLS, stack) == []
+    assert_no_violations(TTLS, stack)
 
 
 def test_ttl_problems_switch_to_the_given_ranges() -> None:
@@ -345,7 +341,7 @@ def test_alerts_shipped_through_the_chart_values_count() -> None:
     props_of(stack, "monitoring")["values"]["additionalPrometheusRulesMap"] = {
         "cache": {"groups": groups}
     }
-    assert violations_of(ALERTS, without(stack, "monitoring-rules")) == []
+    assert_no_violations(ALERTS, without(stack, "monitoring-rules"))
 
 
 def test_monitoring_without_rules_misses_every_alert() -> None:
@@ -358,7 +354,7 @@ def test_monitoring_without_rules_misses_every_alert() -> None:
 
 def test_prod_traffic_fits_three_primaries_with_headroom() -> None:
     # 8 services × 1,000 rps × 10 × 2 ops × 1.25 = 200,000 <= 3 × 75,000
-    assert violations_of(CAPACITY, happy_stack()) == []
+    assert_no_violations(CAPACITY, happy_stack())
 
 
 def test_more_traffic_than_the_primaries_serve() -> None:
@@ -376,4 +372,4 @@ def test_capacity_assumptions_come_from_the_pack_config() -> None:
 
 
 def test_capacity_reports_nothing_without_declared_sizing() -> None:
-    assert violations_of(CAPACITY, without(happy_stack(), "capacity-sizing")) == []
+    assert_no_violations(CAPACITY, without(happy_stack(), "capacity-sizing"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pytest
 
 from components.redis.acl import USERS
 from components.redis.cluster import RedisCluster, RedisClusterArgs
@@ -13,14 +12,9 @@ from components.redis.conf import parse_redis_conf
 from plan.mocks import ResourceRecord
 from stackconfig.config import RedisConfig
 from stackconfig.settings import Quantity
-from tests.mocking import install_mocks, of_type, one, when_registered
+from tests.support.mocking import of_type, one, when_registered
 
 LABELS = {"cache-platform/environment": "prod", "app.kubernetes.io/part-of": "cache-platform"}
-
-
-@pytest.fixture
-def monitor() -> Any:
-    return install_mocks()
 
 
 def build(settings: RedisConfig | None = None) -> RedisCluster:

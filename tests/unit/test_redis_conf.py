@@ -20,7 +20,7 @@ from components.redis.conf import (
     save_points_of,
 )
 from stackconfig.config import RedisConfig
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 GIB = 1024**3
 

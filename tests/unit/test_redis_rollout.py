@@ -15,7 +15,7 @@ from components.redis.cluster import (
 )
 from plan.mocks import ResourceRecord
 from stackconfig.config import RedisConfig
-from tests.mocking import install_mocks, one, when_registered
+from tests.support.mocking import install_mocks, one, when_registered
 
 
 def checksum_of(settings: RedisConfig) -> pulumi.Output[tuple[str, dict[str, str]]]:

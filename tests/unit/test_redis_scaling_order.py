@@ -16,7 +16,7 @@ import pytest
 from components.redis.cluster import RedisCluster, RedisClusterArgs
 from plan.mocks import ResourceRecord
 from stackconfig.config import RedisConfig
-from tests.mocking import install_mocks, of_type, one, when_registered
+from tests.support.mocking import install_mocks, of_type, one, when_registered
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from stackconfig.config import RedisConfig
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 ROOT = Path(__file__).parents[2]
 

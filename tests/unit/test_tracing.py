@@ -23,7 +23,7 @@ from components.monitoring.tracing import (
 )
 from stackconfig.config import MonitoringConfig
 from stackconfig.settings import Duration, Quantity
-from tests.mocking import install_mocks, of_type, when_registered
+from tests.support.mocking import install_mocks, of_type, when_registered
 
 DURATION = {"type": "string", "pattern": r"^[0-9]+(ms|s|m|h)$"}
 ENDPOINT = {"type": "string", "pattern": r"^[^:\s]*:[0-9]{1,5}$"}

@@ -1,4 +1,4 @@
-"""Fixtures that run real Redis Clusters through lab.cluster (imported by test_redis_*).
+"""Fixtures that run real Redis Clusters through lab.cluster (see tests/integration/conftest.py).
 
 Every lab lives in a pytest temp directory, so its node logs stay there for a failing test to be
 read; every process is killed when the fixture ends, whatever the test did.
@@ -15,7 +15,7 @@ import pytest
 from components.redis.conf import redis_conf_spec, render_redis_conf
 from lab.cluster import RedisLab
 from stackconfig.config import RedisConfig
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 LabFactory = Callable[..., RedisLab]
 

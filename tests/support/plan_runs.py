@@ -7,7 +7,7 @@ from pathlib import Path
 
 from plan.runner import PlanRun, run_program
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @functools.cache

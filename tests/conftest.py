@@ -1,0 +1,56 @@
+"""Fixtures shared by the test modules. Helpers, fakes and factories live in tests/support/.
+
+Heavy imports (moto, the plan) happen inside the fixtures, so a module that does not use one
+does not pay for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import settings
+
+from plan.mocks import RecordingMonitor
+from tests.support.mocking import install_mocks
+
+if TYPE_CHECKING:
+    from tests.support.backup_sandbox import Sandbox
+    from tests.support.plans import StackPlans
+
+
+@pytest.fixture
+def mock_stack() -> str:
+    """The stack the Pulumi mocks report; override it in a module to change it."""
+    return "test"
+
+
+@pytest.fixture
+def monitor(mock_stack: str) -> RecordingMonitor:
+    """Fresh Pulumi mocks for one test; its `records` are every registration, in order."""
+    return install_mocks(mock_stack)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """A mocked AWS account (moto) with the backup bucket and a KMS key; nothing reaches AWS."""
+    from tests.support.backup_sandbox import aws_sandbox
+
+    with aws_sandbox(monkeypatch) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="session")
+def stack_plans(tmp_path_factory: pytest.TempPathFactory) -> StackPlans:
+    """`python -m plan --stack dev|prod` of the repository's stack files, run once per session."""
+    from tests.support.plans import plan_each_stack
+
+    return plan_each_stack(tmp_path_factory.mktemp("stack-plans"))
+
+
+# Property tests (hypothesis): few examples, so they stay fast, and no deadline, since the
+# machines running the suite are shared and a slow example is not a failure. No example database:
+# nothing is written into the working tree.
+settings.register_profile("cache-platform", max_examples=25, deadline=None, database=None)
+settings.load_profile("cache-platform")
