@@ -25,7 +25,7 @@ help:
 	@echo "make test-fast            mock and unit tests only (seconds)"
 	@echo "make plan STACK=<stack>   offline plan into build/<stack>/ (make exits 2 on any failure;"
 	@echo "                          cache-plan --stack <stack> keeps 0 / 1: mandatory violation / 2: bad config)"
-	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, service kit, Worker overhead"
+	@echo "make bench                benchmarks: plan wall time, Redis failover/throughput, service kit, invalidation lag, Worker overhead"
 	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's redis.conf (python -m lab --help)"
 
 # --- set-up --------------------------------------------------------------------------------
@@ -81,6 +81,7 @@ bench: setup
 	$(PY) -m bench.plan_bench
 	$(PY) -m bench.redis_bench
 	$(PY) -m bench.cachekit_bench
+	$(PY) -m bench.invalidation_bench
 	node bench/worker_bench.mjs
 
 lab: setup
