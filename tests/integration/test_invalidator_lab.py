@@ -6,17 +6,22 @@ not signed, stale or replayed; purges keep to the plan's rate."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.cluster import RedisCluster
 
 from cachectl.connection import ConnectionSettings, Endpoint
-from cachekit.events import EntityRef, VersionBump, new_event, publish
+from cachekit.events import EdgeTargets, EntityRef, VersionBump, new_event, publish
 from cachekit.keys import cache_key
 from invalidator.consumer import Consumer, ConsumerSettings
 from invalidator.metrics import InvalidatorMetrics
@@ -29,7 +34,7 @@ from invalidator.webhook import (
     redis_first_use,
     sign,
 )
-from lab.cluster import RedisLab
+from lab.cluster import RedisLab, free_node_port
 from tests.integration import redis_lab_fixtures
 from tests.invalidator_support import TOKEN, ZONE, FakeClock, FakeCloudflare, failure
 
@@ -299,8 +304,6 @@ def test_purges_keep_to_the_plan_rate_and_back_off_on_429(cloudflare: FakeCloudf
     urls = [f"https://shop.example.com/api/prices/{n}" for n in range(100 * 35)]
     cloudflare.script.append(failure(429, "rate limited"))
     try:
-        from cachekit.events import EdgeTargets
-
         calls = purger.purge(EdgeTargets(urls=tuple(urls)))
     finally:
         purger.close()
@@ -318,3 +321,82 @@ def test_purges_keep_to_the_plan_rate_and_back_off_on_429(cloudflare: FakeCloudf
         == 1
     )
     assert value(metrics, "invalidation_edge_purge_calls_total", target="files") == 36
+
+
+def test_the_service_process_applies_a_webhook_event_and_stops_on_sigterm(
+    small_lab: RedisLab, cloudflare: FakeCloudflare, tmp_path: Path
+) -> None:
+    files = {"redis": small_lab.password or "", "webhook": SECRET.decode(), "token": TOKEN}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        (tmp_path / name).chmod(0o600)
+    port = free_node_port()
+    node = small_lab.nodes[0]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "invalidator",
+            "--node",
+            f"{node.host}:{node.port}",
+            "--redis-password-file",
+            str(tmp_path / "redis"),
+            "--webhook-secret-file",
+            str(tmp_path / "webhook"),
+            "--cloudflare-token-file",
+            str(tmp_path / "token"),
+            "--cloudflare-base-url",
+            cloudflare.base_url,
+            "--zone-id",
+            ZONE,
+            "--plan",
+            "business",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--name",
+            "service-test",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = RedisCluster(
+        host=node.host,
+        port=node.port,
+        password=small_lab.password,
+        decode_responses=True,
+        address_remap=lambda address: (small_lab.address_of(address[0]), address[1]),
+    )
+    assert process.stderr is not None
+    errors = process.stderr
+    try:
+        url = f"http://127.0.0.1:{port}"
+        key, event = price_event("31337")
+        client.set(key, "1")
+        body = event.to_json().encode()
+        now = str(int(time.time()))
+        signed = {TIMESTAMP_HEADER: now, SIGNATURE_HEADER: sign(SECRET, now, body)}
+        deadline = time.monotonic() + 30
+        status = 0
+        while status != 202 and time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = post(url, body, signed)[0]
+            except OSError:
+                time.sleep(0.2)
+        assert status == 202, errors.read() if process.poll() is not None else status
+        while client.exists(key) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.exists(key) == 0
+        while not cloudflare.purge_bodies and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cloudflare.purge_bodies == [{"files": ["https://shop.example.com/api/prices/31337"]}]
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
+            exposition = answer.read().decode()
+        assert 'invalidation_lag_seconds_count{kind="price_change"} 1.0' in exposition
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert SECRET.decode() not in " ".join(process.args)  # type: ignore[arg-type]
+    finally:
+        client.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
