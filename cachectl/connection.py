@@ -104,12 +104,15 @@ def read_password(environ: Mapping[str, str], password_file: Path | None) -> str
 class ConnectionSettings:
     seeds: tuple[Endpoint, ...]
     password: str | None = None
+    username: str | None = None
+    """An ACL user (components/redis/acl.py); None authenticates as `default`."""
     tls: bool = False
     tls_ca_file: Path | None = None
     socket_timeout: float = 5.0
 
     def client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
+            "username": self.username,
             "password": self.password,
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": min(self.socket_timeout, 3.0),

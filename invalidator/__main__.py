@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(prog="python -m invalidator", description=__doc__)
     parser.add_argument("--node", default=env("INVALIDATOR_REDIS_NODES", ""))
+    parser.add_argument("--redis-user", default=env("INVALIDATOR_REDIS_USER", "operator"))
     parser.add_argument("--redis-password-file", default=env("INVALIDATOR_REDIS_PASSWORD_FILE"))
     parser.add_argument("--zone-id", default=env("INVALIDATOR_CLOUDFLARE_ZONE_ID", ""))
     parser.add_argument("--cloudflare-token-file", default=env("INVALIDATOR_CLOUDFLARE_TOKEN_FILE"))
@@ -93,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         listen = parse_endpoint(options.listen)
         connection = ConnectionSettings(
             seeds=tuple(parse_endpoints(options.node)),
+            username=options.redis_user or None,
             password=read_redis_password(
                 {}, _file(options.redis_password_file, "--redis-password-file")
             ),

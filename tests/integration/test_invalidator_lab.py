@@ -54,6 +54,8 @@ def small_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisLab]:
         primaries=3,
         replicas=0,
         base_dir=tmp_path_factory.mktemp("invalidator-lab"),
+        # The pods' ACL mode: the service connects as the `operator` user, `default` is off.
+        acl_users=True,
     )
     try:
         yield lab.start()
@@ -70,7 +72,9 @@ def cloudflare() -> Iterator[FakeCloudflare]:
 
 def connection(lab: RedisLab) -> ConnectionSettings:
     node = lab.nodes[0]
-    return ConnectionSettings(seeds=(Endpoint(node.host, node.port),), password=lab.password)
+    return ConnectionSettings(
+        seeds=(Endpoint(node.host, node.port),), password=lab.password, username=lab.username
+    )
 
 
 class Rig:
@@ -362,6 +366,7 @@ def test_the_service_process_applies_a_webhook_event_and_stops_on_sigterm(
     client = RedisCluster(
         host=node.host,
         port=node.port,
+        username=small_lab.username,
         password=small_lab.password,
         decode_responses=True,
         address_remap=lambda address: (small_lab.address_of(address[0]), address[1]),
