@@ -10,6 +10,7 @@ an accepted event goes to the stream and is applied by the consumers, like every
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import redis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cachekit.events import DEFAULT_STREAM, InvalidEvent, parse_event, publish
@@ -173,7 +175,14 @@ class WebhookServer:
         except InvalidEvent as error:
             self.metrics.webhook_refused.labels("invalid").inc()
             return 400, {"error": str(error)}
-        entry = publish(self.client, event, stream=self.stream)
+        try:
+            entry = publish(self.client, event, stream=self.stream)
+        except redis.RedisError as error:
+            # Not accepted: forget the signature so that the sender's retry is not a "replay".
+            with contextlib.suppress(redis.RedisError):
+                self.client.delete(REPLAY_PREFIX + _canonical(headers)[SIGNATURE_HEADER])
+            self.metrics.webhook_refused.labels("unavailable").inc()
+            return 503, {"error": f"the stream cannot be written: {type(error).__name__}"}
         self.metrics.received.labels("webhook", event.kind).inc()
         return 202, {"id": event.id, "entry": entry}
 
@@ -182,9 +191,11 @@ class WebhookServer:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
+        # shutdown() waits for serve_forever to return: it would wait forever if never started.
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
         self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def _canonical(headers: Mapping[str, str]) -> dict[str, str]:

@@ -4,9 +4,11 @@ token bucket: pure code, no servers."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
+import redis
 
 from cachekit.events import (
     DEFAULT_STREAM,
@@ -20,8 +22,17 @@ from cachekit.events import (
     publish,
 )
 from cachekit.keys import cache_key
+from invalidator.metrics import InvalidatorMetrics
 from invalidator.purge import PurgeLimits, TokenBucket
-from invalidator.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, Refused, Verifier, sign
+from invalidator.webhook import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Refused,
+    Verifier,
+    WebhookServer,
+    redis_first_use,
+    sign,
+)
 from stackconfig.cloudflare_plans import PLANS
 from tests.invalidator_support import FakeClock
 
@@ -150,3 +161,41 @@ def test_purge_limits_come_from_the_plan_table_and_are_shared_by_replicas() -> N
     assert limits.items_per_request == PLANS["business"].purge_items_per_request
     with pytest.raises(ValueError, match="share"):
         PurgeLimits.for_plan("free", share=0)
+
+
+def test_the_webhook_answers_503_and_forgets_the_signature_when_redis_fails() -> None:
+    class DownStream:
+        def __init__(self) -> None:
+            self.replays: set[str] = set()
+
+        def set(self, name: str, value: str, nx: bool, ex: int) -> bool:
+            if name in self.replays:
+                return False
+            self.replays.add(name)
+            return True
+
+        def delete(self, name: str) -> int:
+            self.replays.discard(name)
+            return 1
+
+        def xadd(self, *args: Any, **kwargs: Any) -> str:
+            raise redis.ConnectionError("down")
+
+    client = DownStream()
+    metrics = InvalidatorMetrics()
+    server = WebhookServer(Verifier(SECRET, redis_first_use(client)), client, metrics, port=0)
+    try:
+        body = price_change().to_json().encode()
+        now = str(int(time.time()))
+        headers = {TIMESTAMP_HEADER: now, SIGNATURE_HEADER: sign(SECRET, now, body)}
+        assert server.handle(headers, body)[0] == 503
+        assert client.replays == set()
+        assert server.handle(headers, body)[0] == 503  # a retry is not refused as a replay
+        assert (
+            metrics.registry.get_sample_value(
+                "invalidation_webhook_refused_total", {"reason": "unavailable"}
+            )
+            == 2
+        )
+    finally:
+        server.close()
