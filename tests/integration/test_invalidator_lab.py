@@ -38,8 +38,6 @@ from lab.cluster import RedisLab, free_node_port
 from tests.integration import redis_lab_fixtures
 from tests.invalidator_support import TOKEN, ZONE, FakeClock, FakeCloudflare, failure
 
-shared_lab = redis_lab_fixtures.shared_lab
-
 pytestmark = pytest.mark.integration
 
 SECRET = b"0123456789abcdef0123456789abcdef-test"
