@@ -25,7 +25,7 @@ help:
 	@echo "make test-fast            mock and unit tests only (seconds)"
 	@echo "make plan STACK=<stack>   offline plan into build/<stack>/ (make exits 2 on any failure;"
 	@echo "                          cache-plan --stack <stack> keeps 0 / 1: mandatory violation / 2: bad config)"
-	@echo "make bench                benchmarks: plan time and its ratio to the SDK imports, test-fast wall time, Redis failover/throughput, failover write pause, scaling, service kit, Worker overhead"
+	@echo "make bench                benchmarks: plan time and its ratio to the SDK imports, test-fast wall time, Redis failover/throughput, failover write pause, scaling, service kit, invalidation lag, Worker overhead"
 	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's redis.conf (python -m lab --help)"
 	@echo "make drill-backup         backup -> wipe -> restore -> load on the lab, local S3; figures"
 	@echo "make loadtest SCENARIO=<name>  an ADR validation scenario end to end (build/loadtest/<name>/)"
@@ -86,6 +86,7 @@ bench: setup
 	$(PY) -m bench.cachekit_bench
 	$(PY) -m bench.failover_pause_bench
 	$(PY) -m bench.scaling_bench
+	$(PY) -m bench.invalidation_bench
 	node bench/worker_bench.mjs
 
 lab: setup

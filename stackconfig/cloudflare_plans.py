@@ -53,6 +53,12 @@ PURGE_KINDS = Source(
     "prefix and everything on every plan since April 2025)",
     "2026-12-03",
 )
+PURGE_LIMITS = Source(
+    "https://developers.cloudflare.com/cache/how-to/purge-cache/ (purge limits per account: "
+    "requests per second and token-bucket size for tag, prefix, hostname and everything; URLs per "
+    "second; operations per request)",
+    "2026-12-03",
+)
 ENTRY_POINT_RULESETS = Source(
     "https://developers.cloudflare.com/ruleset-engine/about/phases/ (one zone entry point ruleset "
     "per phase; creating a second fails, so an adopted zone's existing one must be imported)",
@@ -71,6 +77,7 @@ SOURCES: tuple[Source, ...] = (
     SUBDOMAIN_ZONES,
     ZONE_SUBSCRIPTION_FREE,
     PURGE_KINDS,
+    PURGE_LIMITS,
     ENTRY_POINT_RULESETS,
     BROTLI_DEPRECATED,
 )
@@ -105,6 +112,14 @@ class PlanCapabilities:
     zone_subscription: bool
     """The plan can be set with a ZoneSubscription (Free cannot: it has no core subscription)."""
     purge_kinds: frozenset[str]
+    purge_requests_per_second: float
+    """Purge calls by tag, prefix, hostname or everything, per account (a token bucket)."""
+    purge_bucket: int
+    """The bucket's size: calls that may go at once before the rate applies."""
+    purge_urls_per_second: int
+    """URLs purged per second (a moving average over single-file purges)."""
+    purge_items_per_request: int
+    """URLs, tags or prefixes in one purge call."""
 
     def rate_limit_periods(self) -> tuple[int, ...]:
         return tuple(p for p in RATE_LIMIT_PERIODS if p <= self.max_rate_limit_period)
@@ -128,6 +143,10 @@ PLANS: Mapping[str, PlanCapabilities] = MappingProxyType(
             subdomain_zones=False,
             zone_subscription=False,
             purge_kinds=_ALL_PURGES,
+            purge_requests_per_second=5 / 60,
+            purge_bucket=25,
+            purge_urls_per_second=800,
+            purge_items_per_request=100,
         ),
         "pro": PlanCapabilities(
             plan="pro",
@@ -140,6 +159,10 @@ PLANS: Mapping[str, PlanCapabilities] = MappingProxyType(
             subdomain_zones=False,
             zone_subscription=True,
             purge_kinds=_ALL_PURGES,
+            purge_requests_per_second=5.0,
+            purge_bucket=25,
+            purge_urls_per_second=1500,
+            purge_items_per_request=100,
         ),
         "business": PlanCapabilities(
             plan="business",
@@ -152,6 +175,10 @@ PLANS: Mapping[str, PlanCapabilities] = MappingProxyType(
             subdomain_zones=False,
             zone_subscription=True,
             purge_kinds=_ALL_PURGES,
+            purge_requests_per_second=10.0,
+            purge_bucket=50,
+            purge_urls_per_second=1500,
+            purge_items_per_request=100,
         ),
         "enterprise": PlanCapabilities(
             plan="enterprise",
@@ -164,6 +191,10 @@ PLANS: Mapping[str, PlanCapabilities] = MappingProxyType(
             subdomain_zones=True,
             zone_subscription=True,
             purge_kinds=_ALL_PURGES,
+            purge_requests_per_second=50.0,
+            purge_bucket=500,
+            purge_urls_per_second=3000,
+            purge_items_per_request=500,
         ),
     }
 )

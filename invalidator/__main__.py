@@ -1,0 +1,171 @@
+"""`python -m invalidator`: run the consumer and the webhook until SIGTERM.
+
+Every secret comes from a file (mounted from a Kubernetes Secret): the Redis password of the
+operator user, the webhook's shared secret, the Cloudflare API token. A bad option or file exits
+with status 2 and one line naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from cachectl.connection import CachectlError, ConnectionSettings, parse_endpoint, parse_endpoints
+from cachectl.credentials import read_credentials
+from invalidator.consumer import ConsumerSettings
+from invalidator.metrics import InvalidatorMetrics
+from invalidator.webhook import (
+    DEFAULT_TOLERANCE,
+    SecretFileError,
+    Verifier,
+    WebhookServer,
+    read_secret,
+    redis_first_use,
+)
+from stackconfig.cloudflare_plans import PLANS
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(prog="python -m invalidator", description=__doc__)
+    parser.add_argument("--node", default=env("INVALIDATOR_REDIS_NODES", ""))
+    parser.add_argument("--redis-user", default=env("INVALIDATOR_REDIS_USER", "operator"))
+    parser.add_argument("--redis-password-file", default=env("INVALIDATOR_REDIS_PASSWORD_FILE"))
+    parser.add_argument("--zone-id", default=env("INVALIDATOR_CLOUDFLARE_ZONE_ID", ""))
+    parser.add_argument("--cloudflare-token-file", default=env("INVALIDATOR_CLOUDFLARE_TOKEN_FILE"))
+    parser.add_argument("--cloudflare-base-url", default=env("INVALIDATOR_CLOUDFLARE_BASE_URL"))
+    parser.add_argument("--plan", default=env("INVALIDATOR_CLOUDFLARE_PLAN", "free"))
+    parser.add_argument("--replicas", default=env("INVALIDATOR_REPLICAS", "2"))
+    parser.add_argument("--webhook-secret-file", default=env("INVALIDATOR_WEBHOOK_SECRET_FILE"))
+    parser.add_argument("--listen", default=env("INVALIDATOR_LISTEN", "0.0.0.0:8080"))
+    parser.add_argument("--claim-idle", default=env("INVALIDATOR_CLAIM_IDLE_SECONDS", "30"))
+    parser.add_argument("--name", default=env("HOSTNAME") or socket.gethostname())
+    return parser
+
+
+def _positive(text: str, option: str, *, integer: bool = False) -> float:
+    try:
+        number = int(text) if integer else float(text)
+    except ValueError:
+        number = -1
+    if number <= 0:
+        kind = "a positive whole number" if integer else "a positive number"
+        raise UsageError(f"{option} {text!r}: {kind}")
+    return number
+
+
+def _file(value: str | None, option: str) -> Path:
+    if not value:
+        raise UsageError(f"{option}: required (a file mounted from a Secret)")
+    return Path(value)
+
+
+def _token(path: Path) -> str:
+    try:
+        token = path.read_text().strip()
+    except OSError as error:
+        raise UsageError(f"--cloudflare-token-file {path}: {error.strerror}") from None
+    if not token:
+        raise UsageError(f"--cloudflare-token-file {path}: empty")
+    return token
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = _parser().parse_args(argv)
+    try:
+        if options.plan not in PLANS:
+            raise UsageError(f"--plan {options.plan!r}: one of {', '.join(PLANS)}")
+        replicas = int(_positive(options.replicas, "--replicas", integer=True))
+        claim_idle = _positive(options.claim_idle, "--claim-idle")
+        if not options.zone_id:
+            raise UsageError("--zone-id: required (the Cloudflare zone to purge)")
+        listen = parse_endpoint(options.listen)
+        connection = ConnectionSettings(
+            seeds=tuple(parse_endpoints(options.node)),
+            # The one credential reader of cachectl: the same rules for every Redis client.
+            credentials=read_credentials(
+                {},
+                password_file=_file(options.redis_password_file, "--redis-password-file"),
+                user=options.redis_user or None,
+            ),
+        )
+        secret = read_secret(_file(options.webhook_secret_file, "--webhook-secret-file"))
+        token = _token(_file(options.cloudflare_token_file, "--cloudflare-token-file"))
+    except (UsageError, CachectlError, SecretFileError) as error:
+        print(f"invalidator: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return _serve(
+        options, connection, secret, token, replicas, claim_idle, listen.host, listen.port
+    )
+
+
+def _serve(
+    options: argparse.Namespace,
+    connection: ConnectionSettings,
+    secret: bytes,
+    token: str,
+    replicas: int,
+    claim_idle: float,
+    host: str,
+    port: int,
+) -> int:
+    from invalidator.consumer import Consumer
+    from invalidator.purge import EdgePurger, PurgeLimits
+
+    metrics = InvalidatorMetrics()
+    purger = EdgePurger(
+        options.zone_id,
+        token,
+        PurgeLimits.for_plan(options.plan, share=1 / replicas),
+        metrics,
+        base_url=options.cloudflare_base_url,
+    )
+    try:
+        consumer = Consumer(
+            options.name, connection, purger, metrics, ConsumerSettings(claim_idle=claim_idle)
+        )
+    except CachectlError as error:
+        print(f"invalidator: {error}", file=sys.stderr)
+        return 1
+    server = WebhookServer(
+        Verifier(secret, redis_first_use(consumer.client), tolerance=DEFAULT_TOLERANCE),
+        consumer.client,
+        metrics,
+        host=host,
+        port=port,
+    ).start()
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping.is_set():
+            try:
+                consumer.run_once()
+            except Exception as error:  # a Redis outage: keep serving, retry the next round
+                print(f"invalidator: {type(error).__name__}: {error}", file=sys.stderr)
+                stopping.wait(1.0)
+    finally:
+        server.close()
+        consumer.close()
+        purger.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
