@@ -70,7 +70,7 @@ test-worker: node_modules/.installed $(VENV)/.requirements
 	npm run --silent test:worker
 
 test-integration: setup
-	$(PYTEST) -q -m integration tests
+	$(PYTEST) -q -m integration --durations=15 tests
 
 test: setup lint test-fast test-worker test-integration
 	@echo "make test: all checks passed"

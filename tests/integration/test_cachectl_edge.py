@@ -119,7 +119,7 @@ def test_a_refused_purge_is_one_line_with_cloudflares_message(cloudflare: FakeCl
     result = purge(cloudflare, "--edge-tag", "catalog")
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "error: Cloudflare refused the purge of 1 tags: catalog: HTTP 403 Authentication error"
+        "error: Cloudflare refused the purge of 1 tag: catalog: HTTP 403 Authentication error"
     )
     assert len(cloudflare.calls) == 1  # a 403 is not retried
     assert TOKEN not in result.output
