@@ -48,10 +48,10 @@ DEFAULT_TIER = "medium"
 DEFAULT_JITTER = 0.1
 """Up to 10 % shorter TTLs, at random, so keys loaded together do not expire together."""
 DEFAULT_TOPOLOGY_REFRESH_SECONDS = 0.5
-"""While a primary is unreachable, how often the kit re-reads the cluster's slot map to find
-its promoted replica. Without it the client only refreshes after a call fails, and the breaker
-sends no calls while it is open: the shard would stay on the source for the whole open time
-after the promotion. One CLUSTER SLOTS per half second costs the cluster nothing noticeable."""
+"""While a primary is unreachable, how often the kit asks its replica whether it has been
+promoted (ROLE), to re-read the slot map then. Without it the client only refreshes after a call
+fails, and the breaker sends no calls while it is open: the shard would stay on the source for
+the whole open time after the promotion. One ROLE per half second costs nothing noticeable."""
 
 _tracer = trace.get_tracer("cachekit")
 _SPAN_ATTRIBUTES = {"db.system": "redis"}
@@ -167,7 +167,8 @@ class CacheOptions:
     `eventual` keys of that shard from a replica (READONLY) instead of the source. A replica may
     lag its primary by the last writes and invalidations; other classes never read one."""
     topology_refresh_seconds: float = DEFAULT_TOPOLOGY_REFRESH_SECONDS
-    """While a primary is unreachable, re-read the slot map at most this often (> 0)."""
+    """While a primary is unreachable, check at most this often whether its replica has been
+    promoted, and re-read the slot map when it has (> 0)."""
 
     def __post_init__(self) -> None:
         problems = tier_violations(self.tiers)
@@ -293,6 +294,17 @@ def _replica_of(client: Any, key: str) -> Any:
         return None
 
 
+def _reports_primary(role: object) -> bool:
+    """Whether a ROLE reply says "master". The slot map is re-read only then: redis-py's
+    asyncio client marks every node's connections for reconnect on each re-read, so re-reading
+    on a timer while the replica is still a replica would reconnect the whole cluster each time."""
+    if not isinstance(role, (list, tuple)) or not role:
+        return False
+    first = cast(Sequence[object], role)[0]
+    name = first.decode() if isinstance(first, bytes) else str(first)
+    return name == "master"
+
+
 class _Unavailable:
     """No Redis node could answer (distinct from None, a miss)."""
 
@@ -398,7 +410,17 @@ class CacheAside:
         return raw
 
     def _refresh_topology(self, key: str, node: str) -> str:
-        """Re-read the slot map; the primary it now names for `key`."""
+        """Re-read the slot map once the shard's replica says it was promoted (or cannot be
+        asked); the primary the map now names for `key`."""
+        replica = _replica_of(self.client, key)
+        if replica is not None:
+            try:
+                connection: Any = self.client.get_redis_connection(replica)
+                role: object = connection.execute_command("ROLE")
+            except _REDIS_FAILURES:
+                role = None
+            if role is not None and not _reports_primary(role):
+                return node
         try:
             self.client.nodes_manager.initialize()
         except _REDIS_FAILURES:
@@ -669,6 +691,14 @@ class AsyncCacheAside:
 
     async def _refresh_topology(self, key: str, node: str) -> str:
         """As `CacheAside._refresh_topology`."""
+        replica = _replica_of(self.client, key)
+        if replica is not None:
+            try:
+                role: object = await replica.execute_command("ROLE")
+            except _REDIS_FAILURES:
+                role = None
+            if role is not None and not _reports_primary(role):
+                return node
         try:
             await self.client.nodes_manager.initialize()
         except _REDIS_FAILURES:

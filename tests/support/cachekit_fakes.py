@@ -84,6 +84,14 @@ class FakeConnection:
         self.cluster = cluster
         self.node = node
 
+    def execute_command(self, *args: str) -> Any:
+        assert args == ("ROLE",), args
+        make_error = self.cluster.failing.get(self.node)
+        if make_error is not None:
+            raise make_error()
+        self.cluster.calls.append(("role", self.node))
+        return [b"master" if self.node in self.cluster.primaries.values() else b"slave"]
+
     def pipeline(self, transaction: bool = True) -> FakeReplicaPipeline:
         return FakeReplicaPipeline(self.cluster, self.node)
 
@@ -98,6 +106,7 @@ class FakeNodesManager:
     def initialize(self) -> None:
         self.refreshes += 1
         self.cluster.known_primaries = dict(self.cluster.primaries)
+        self.cluster.known_replicas = dict(self.cluster.replicas)
 
 
 class FakeCluster:
@@ -118,6 +127,7 @@ class FakeCluster:
         self.primaries = {shard: f"node-{shard}" for shard in range(3)}
         self.replicas = {shard: f"replica-{shard}" for shard in range(3)}
         self.known_primaries = dict(self.primaries)
+        self.known_replicas = dict(self.replicas)
         self.replica_lag: dict[str, bytes | None] = {}
         self.nodes_manager = FakeNodesManager(self)
 
@@ -135,7 +145,7 @@ class FakeCluster:
             return FakeNode(self.known_primaries[shard])
         if not self.has_replicas:
             return None
-        return FakeNode(self.replicas[shard])
+        return FakeNode(self.known_replicas[shard])
 
     def get_redis_connection(self, node: FakeNode) -> FakeConnection:
         return FakeConnection(self, node.name)

@@ -145,16 +145,23 @@ def test_the_promoted_replica_is_used_before_the_breaker_s_open_time_ends() -> N
     assert [call for call in cluster.calls if call[0] == "set"][-1] == ("set", KEY)
 
 
-def test_the_slot_map_is_refreshed_at_most_once_per_interval() -> None:
+def test_the_replica_s_role_is_checked_once_per_interval_and_the_map_read_on_promotion() -> None:
     cache, cluster, clock, _ = make()
     cache.get_or_load(KEY, lambda: "cached")
     cluster.fail_node_of(KEY, refused)
     for _ in range(20):
         cache.get_or_load(KEY, fail("replica hit"))
-    assert cluster.nodes_manager.refreshes == 1
+    assert [call for call in cluster.calls if call[0] == "role"] == [
+        ("role", cluster.replicas[cluster.shard_of(KEY)])
+    ]
+    assert cluster.nodes_manager.refreshes == 0  # still a replica: no re-read of the map
     clock.advance(CacheOptions().topology_refresh_seconds)
     cache.get_or_load(KEY, fail("replica hit"))
-    assert cluster.nodes_manager.refreshes == 2
+    assert len([call for call in cluster.calls if call[0] == "role"]) == 2
+    cluster.promote_replica_of(KEY)
+    clock.advance(CacheOptions().topology_refresh_seconds)
+    cache.get_or_load(KEY, fail("hit on the new primary"))
+    assert cluster.nodes_manager.refreshes == 1
 
 
 def test_get_many_reads_a_dead_shard_from_its_replica_and_stores_only_elsewhere() -> None:
