@@ -47,6 +47,11 @@ beyond that and still small next to the 200 ms p95 the ADR allows a whole reques
 DEFAULT_TIER = "medium"
 DEFAULT_JITTER = 0.1
 """Up to 10 % shorter TTLs, at random, so keys loaded together do not expire together."""
+DEFAULT_TOPOLOGY_REFRESH_SECONDS = 0.5
+"""While a primary is unreachable, how often the kit asks its replica whether it has been
+promoted (ROLE), to re-read the slot map then. Without it the client only refreshes after a call
+fails, and the breaker sends no calls while it is open: the shard would stay on the source for
+the whole open time after the promotion. One ROLE per half second costs nothing noticeable."""
 
 _tracer = trace.get_tracer("cachekit")
 _SPAN_ATTRIBUTES = {"db.system": "redis"}
@@ -157,6 +162,13 @@ class CacheOptions:
     scale `beta` (1.0 is the paper's choice), 0 turns it off."""
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     """When a node's circuit breaker opens and for how long."""
+    replica_reads: bool = True
+    """While a shard's primary is unreachable (its call failed or its breaker is open), read
+    `eventual` keys of that shard from a replica (READONLY) instead of the source. A replica may
+    lag its primary by the last writes and invalidations; other classes never read one."""
+    topology_refresh_seconds: float = DEFAULT_TOPOLOGY_REFRESH_SECONDS
+    """While a primary is unreachable, check at most this often whether its replica has been
+    promoted, and re-read the slot map when it has (> 0)."""
 
     def __post_init__(self) -> None:
         problems = tier_violations(self.tiers)
@@ -168,6 +180,10 @@ class CacheOptions:
             raise ValueError(f"early_refresh is {self.early_refresh}; it must be >= 0")
         if self.compress_above is not None and self.compress_above < 0:
             raise ValueError(f"compress_above is {self.compress_above}; it must be >= 0 or None")
+        if not self.topology_refresh_seconds > 0:
+            raise ValueError(
+                f"topology_refresh_seconds is {self.topology_refresh_seconds}; it must be > 0"
+            )
 
 
 class _Core:
@@ -188,6 +204,8 @@ class _Core:
         self.clock = clock
         self.monotonic = monotonic
         self.rng = rng
+        self._refreshed_at = -math.inf
+        self._refresh_lock = threading.Lock()
 
     def ttl_seconds(self, tier: str) -> int:
         try:
@@ -240,6 +258,25 @@ class _Core:
         self.metrics.error(error_kind(error))
         self.breakers.of(node).record_failure()
 
+    def claim_topology_refresh(self) -> bool:
+        """True for the one caller that should re-read the slot map now (at most once per
+        `topology_refresh_seconds`, whichever thread or task asks first)."""
+        now = self.monotonic()
+        with self._refresh_lock:
+            if now - self._refreshed_at < self.options.topology_refresh_seconds:
+                return False
+            self._refreshed_at = now
+            return True
+
+    def promoted(self, old: str, new: str) -> None:
+        """The slot map now names `new` as the primary where `old` was: `old`'s breaker is due a
+        probe at once (the address may come back as a replica), and `new`'s is its own."""
+        if new != old:
+            self.breakers.of(old).probe_now()
+
+    def replica_allowed(self, consistency: Consistency) -> bool:
+        return self.options.replica_reads and CONSISTENCY_RULES[consistency].from_replica
+
 
 def _node_name(client: Any, key: str) -> str:
     try:
@@ -247,6 +284,32 @@ def _node_name(client: Any, key: str) -> str:
     except Exception:  # no node for the slot yet: one breaker for "unknown"
         return "?"
     return str(node.name) if node is not None else "?"
+
+
+def _replica_of(client: Any, key: str) -> Any:
+    """A replica of `key`'s shard in the client's slot map, or None."""
+    try:
+        return client.get_node_from_key(key, replica=True)
+    except Exception:  # no slot map, or a client without replicas: nothing to read
+        return None
+
+
+def _reports_primary(role: object) -> bool:
+    """Whether a ROLE reply says "master". The slot map is re-read only then: redis-py's
+    asyncio client marks every node's connections for reconnect on each re-read, so re-reading
+    on a timer while the replica is still a replica would reconnect the whole cluster each time."""
+    if not isinstance(role, (list, tuple)) or not role:
+        return False
+    first = cast(Sequence[object], role)[0]
+    name = first.decode() if isinstance(first, bytes) else str(first)
+    return name == "master"
+
+
+class _Unavailable:
+    """No Redis node could answer (distinct from None, a miss)."""
+
+
+_UNAVAILABLE = _Unavailable()
 
 
 class _Flight(Generic[T]):
@@ -310,24 +373,102 @@ class CacheAside:
             return loader()
         with _span("cache get_or_load", (key,)) as span:
             node = _node_name(self.client, key)
-            breaker = core.breakers.of(node)
-            if breaker.allow():
-                try:
-                    raw = self.client.get(key)
-                except _REDIS_FAILURES as error:
-                    core.failed(node, error)
-                else:
-                    breaker.record_success()
-                    envelope = core.fresh(raw)
-                    span.set_attribute("cache.hit", envelope is not None)
-                    if envelope is not None:
-                        core.metrics.hit()
-                        return cast(T, envelope.value)
-                    core.metrics.miss()
-                    return self._load_once(key, loader, tier, store=True)
-            span.set_attribute("cache.hit", False)
-            core.metrics.bypass()
-            return self._load_once(key, loader, tier, store=False)
+            raw = self._primary_get(key, node)
+            if raw is _UNAVAILABLE and core.claim_topology_refresh():
+                promoted = self._refresh_topology(key, node)
+                if promoted != node:
+                    raw = self._primary_get(key, promoted)
+            from_primary = raw is not _UNAVAILABLE
+            if not from_primary and core.replica_allowed(consistency):
+                raw = self._replica_get_many([key]).get(key, _UNAVAILABLE)
+                span.set_attribute("cache.replica", raw is not _UNAVAILABLE)
+            if raw is _UNAVAILABLE:
+                span.set_attribute("cache.hit", False)
+                core.metrics.bypass()
+                return self._load_once(key, loader, tier, store=False)
+            envelope = core.fresh(raw)
+            span.set_attribute("cache.hit", envelope is not None)
+            if envelope is not None:
+                core.metrics.hit()
+                return cast(T, envelope.value)
+            core.metrics.miss()
+            # No write while the shard has no reachable primary: it would only fail.
+            return self._load_once(key, loader, tier, store=from_primary)
+
+    def _primary_get(self, key: str, node: str) -> object:
+        """`key`'s raw value from its primary, or _UNAVAILABLE."""
+        core = self._core
+        breaker = core.breakers.of(node)
+        if not breaker.allow():
+            return _UNAVAILABLE
+        try:
+            raw = self.client.get(key)
+        except _REDIS_FAILURES as error:
+            core.failed(node, error)
+            return _UNAVAILABLE
+        breaker.record_success()
+        return raw
+
+    def _refresh_topology(self, key: str, node: str) -> str:
+        """Re-read the slot map once the shard's replica says it was promoted (or cannot be
+        asked); the primary the map now names for `key`."""
+        replica = _replica_of(self.client, key)
+        if replica is not None:
+            try:
+                connection: Any = self.client.get_redis_connection(replica)
+                role: object = connection.execute_command("ROLE")
+            except _REDIS_FAILURES:
+                role = None
+            if role is not None and not _reports_primary(role):
+                return node
+        try:
+            self.client.nodes_manager.initialize()
+        except _REDIS_FAILURES:
+            return node  # no node answered: the map stays as it was
+        promoted = _node_name(self.client, key)
+        self._core.promoted(node, promoted)
+        return promoted
+
+    def _primary_get_many(self, node: str, keys: Sequence[str]) -> list[Any] | None:
+        """Raw values of `keys` (all of `node`) in one pipelined round, or None."""
+        core = self._core
+        breaker = core.breakers.of(node)
+        if not breaker.allow():
+            return None
+        try:
+            pipe = self.client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+            for key in keys:
+                pipe.get(key)
+            raws: list[Any] = pipe.execute()
+        except _REDIS_FAILURES as error:
+            core.failed(node, error)
+            return None
+        breaker.record_success()
+        return raws
+
+    def _replica_get_many(self, keys: Sequence[str]) -> dict[str, object]:
+        """Raw values of `keys` (one shard's) read from a replica in one round trip, READONLY
+        first on the same connection; empty when no replica could answer."""
+        core = self._core
+        replica = _replica_of(self.client, keys[0])
+        if replica is None:
+            return {}
+        name = str(replica.name)
+        breaker = core.breakers.of(name)
+        if not breaker.allow():
+            return {}
+        try:
+            connection: Any = self.client.get_redis_connection(replica)
+            pipe: Any = connection.pipeline(transaction=False)
+            pipe.execute_command("READONLY")
+            for key in keys:
+                pipe.get(key)
+            raws: list[object] = pipe.execute()[1:]
+        except _REDIS_FAILURES as error:
+            core.failed(name, error)
+            return {}
+        breaker.record_success()
+        return dict(zip(keys, raws, strict=True))
 
     def _load_once(self, key: str, loader: Callable[[], T], tier: str, *, store: bool) -> T:
         with self._flights_lock:
@@ -404,29 +545,23 @@ class CacheAside:
         unique = list(dict.fromkeys(keys))
         found: dict[str, T] = {}
         missing: list[str] = []
+        unwritable: set[str] = set()  # keys whose primary did not answer: not written back
         with _span("cache get_many_or_load", unique) as span:
             by_node: dict[str, list[str]] = {}
             for key in unique:
                 by_node.setdefault(_node_name(self.client, key), []).append(key)
             for node, node_keys in by_node.items():
-                breaker = core.breakers.of(node)
-                if not breaker.allow():
+                raws = self._primary_get_many(node, node_keys)
+                if raws is None:
+                    unwritable.update(node_keys)
+                    if core.replica_allowed(Consistency.EVENTUAL):
+                        read = self._replica_get_many(node_keys)
+                        raws = [read[key] for key in node_keys] if read else None
+                if raws is None:
                     for _ in node_keys:
                         core.metrics.bypass()
                     missing += node_keys
                     continue
-                try:
-                    pipe = self.client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
-                    for key in node_keys:
-                        pipe.get(key)
-                    raws: list[Any] = pipe.execute()
-                except _REDIS_FAILURES as error:
-                    core.failed(node, error)
-                    for _ in node_keys:
-                        core.metrics.bypass()
-                    missing += node_keys
-                    continue
-                breaker.record_success()
                 for key, raw in zip(node_keys, raws, strict=True):
                     envelope = core.fresh(raw)
                     if envelope is None:
@@ -443,7 +578,7 @@ class CacheAside:
                 load_seconds = core.monotonic() - start
                 found.update({k: v for k, v in loaded.items() if k in missing})
                 for key in missing:
-                    if key in loaded:
+                    if key in loaded and key not in unwritable:
                         self._store(key, loaded[key], tier, load_seconds)
         return {key: found[key] for key in unique if key in found}
 
@@ -461,6 +596,22 @@ class CacheAside:
                     core.failed(node, error)
                     confirmed = False
         return confirmed
+
+
+async def _readonly_gets(replica: Any, keys: Sequence[str]) -> list[object]:
+    """READONLY then GET of each key, pipelined on one connection of an asyncio `ClusterNode`
+    (the cluster client has no per-call way to send READONLY first on the same connection)."""
+    connection: Any = replica.acquire_connection()
+    try:
+        commands = [("READONLY",), *(("GET", key) for key in keys)]
+        await connection.send_packed_command(connection.pack_commands(commands))
+        replies: list[object] = [await connection.read_response() for _ in commands]
+    except BaseException:
+        await connection.disconnect()  # unread replies would answer the next caller
+        raise
+    finally:
+        replica.release(connection)
+    return replies[1:]
 
 
 class AsyncCacheAside:
@@ -503,24 +654,93 @@ class AsyncCacheAside:
             return await loader()
         with _span("cache get_or_load", (key,)) as span:
             node = _node_name(self.client, key)
-            breaker = core.breakers.of(node)
-            if breaker.allow():
-                try:
-                    raw = await self.client.get(key)  # pyright: ignore[reportUnknownMemberType]
-                except _REDIS_FAILURES as error:
-                    core.failed(node, error)
-                else:
-                    breaker.record_success()
-                    envelope = core.fresh(raw)
-                    span.set_attribute("cache.hit", envelope is not None)
-                    if envelope is not None:
-                        core.metrics.hit()
-                        return cast(T, envelope.value)
-                    core.metrics.miss()
-                    return await self._load_once(key, loader, tier, store=True)
-            span.set_attribute("cache.hit", False)
-            core.metrics.bypass()
-            return await self._load_once(key, loader, tier, store=False)
+            raw = await self._primary_get(key, node)
+            if raw is _UNAVAILABLE and core.claim_topology_refresh():
+                promoted = await self._refresh_topology(key, node)
+                if promoted != node:
+                    raw = await self._primary_get(key, promoted)
+            from_primary = raw is not _UNAVAILABLE
+            if not from_primary and core.replica_allowed(consistency):
+                raw = (await self._replica_get_many([key])).get(key, _UNAVAILABLE)
+                span.set_attribute("cache.replica", raw is not _UNAVAILABLE)
+            if raw is _UNAVAILABLE:
+                span.set_attribute("cache.hit", False)
+                core.metrics.bypass()
+                return await self._load_once(key, loader, tier, store=False)
+            envelope = core.fresh(raw)
+            span.set_attribute("cache.hit", envelope is not None)
+            if envelope is not None:
+                core.metrics.hit()
+                return cast(T, envelope.value)
+            core.metrics.miss()
+            return await self._load_once(key, loader, tier, store=from_primary)
+
+    async def _primary_get(self, key: str, node: str) -> object:
+        """As `CacheAside._primary_get`."""
+        core = self._core
+        breaker = core.breakers.of(node)
+        if not breaker.allow():
+            return _UNAVAILABLE
+        try:
+            raw = await self.client.get(key)  # pyright: ignore[reportUnknownMemberType]
+        except _REDIS_FAILURES as error:
+            core.failed(node, error)
+            return _UNAVAILABLE
+        breaker.record_success()
+        return cast(object, raw)
+
+    async def _refresh_topology(self, key: str, node: str) -> str:
+        """As `CacheAside._refresh_topology`."""
+        replica = _replica_of(self.client, key)
+        if replica is not None:
+            try:
+                role: object = await replica.execute_command("ROLE")
+            except _REDIS_FAILURES:
+                role = None
+            if role is not None and not _reports_primary(role):
+                return node
+        try:
+            await self.client.nodes_manager.initialize()
+        except _REDIS_FAILURES:
+            return node
+        promoted = _node_name(self.client, key)
+        self._core.promoted(node, promoted)
+        return promoted
+
+    async def _primary_get_many(self, node: str, keys: Sequence[str]) -> list[Any] | None:
+        """Raw values of `keys` (all of `node`) in one pipelined round, or None."""
+        core = self._core
+        breaker = core.breakers.of(node)
+        if not breaker.allow():
+            return None
+        try:
+            pipe = self.client.pipeline()  # pyright: ignore[reportUnknownMemberType]
+            for key in keys:
+                pipe.get(key)  # pyright: ignore[reportUnknownMemberType]
+            raws: list[Any] = await pipe.execute()  # pyright: ignore[reportUnknownMemberType]
+        except _REDIS_FAILURES as error:
+            core.failed(node, error)
+            return None
+        breaker.record_success()
+        return raws
+
+    async def _replica_get_many(self, keys: Sequence[str]) -> dict[str, object]:
+        """As `CacheAside._replica_get_many`, on one of the replica node's own connections."""
+        core = self._core
+        replica = _replica_of(self.client, keys[0])
+        if replica is None:
+            return {}
+        name = str(replica.name)
+        breaker = core.breakers.of(name)
+        if not breaker.allow():
+            return {}
+        try:
+            raws = await _readonly_gets(replica, keys)
+        except _REDIS_FAILURES as error:
+            core.failed(name, error)
+            return {}
+        breaker.record_success()
+        return dict(zip(keys, raws, strict=True))
 
     async def _load_once(
         self, key: str, loader: Callable[[], Awaitable[T]], tier: str, *, store: bool
@@ -589,29 +809,23 @@ class AsyncCacheAside:
         unique = list(dict.fromkeys(keys))
         found: dict[str, T] = {}
         missing: list[str] = []
+        unwritable: set[str] = set()  # keys whose primary did not answer: not written back
         with _span("cache get_many_or_load", unique) as span:
             by_node: dict[str, list[str]] = {}
             for key in unique:
                 by_node.setdefault(_node_name(self.client, key), []).append(key)
             for node, node_keys in by_node.items():
-                breaker = core.breakers.of(node)
-                if not breaker.allow():
+                raws = await self._primary_get_many(node, node_keys)
+                if raws is None:
+                    unwritable.update(node_keys)
+                    if core.replica_allowed(Consistency.EVENTUAL):
+                        read = await self._replica_get_many(node_keys)
+                        raws = [read[key] for key in node_keys] if read else None
+                if raws is None:
                     for _ in node_keys:
                         core.metrics.bypass()
                     missing += node_keys
                     continue
-                try:
-                    pipe = self.client.pipeline()  # pyright: ignore[reportUnknownMemberType]
-                    for key in node_keys:
-                        pipe.get(key)  # pyright: ignore[reportUnknownMemberType]
-                    raws: list[Any] = await pipe.execute()  # pyright: ignore[reportUnknownMemberType]
-                except _REDIS_FAILURES as error:
-                    core.failed(node, error)
-                    for _ in node_keys:
-                        core.metrics.bypass()
-                    missing += node_keys
-                    continue
-                breaker.record_success()
                 for key, raw in zip(node_keys, raws, strict=True):
                     envelope = core.fresh(raw)
                     if envelope is None:
@@ -628,7 +842,7 @@ class AsyncCacheAside:
                 load_seconds = core.monotonic() - start
                 found.update({k: v for k, v in loaded.items() if k in missing})
                 for key in missing:
-                    if key in loaded:
+                    if key in loaded and key not in unwritable:
                         await self._store(key, loaded[key], tier, load_seconds)
         return {key: found[key] for key in unique if key in found}
 

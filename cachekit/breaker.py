@@ -91,6 +91,14 @@ class CircuitBreaker:
                 return True
             return False
 
+    def probe_now(self) -> None:
+        """Let the next call probe at once (an open breaker becomes half-open): the slot map
+        says the node's role changed, so its failures say nothing about it any more."""
+        with self._lock:
+            if self._state is BreakerState.OPEN:
+                self._state = BreakerState.HALF_OPEN
+                self._probing = False
+
     def record_success(self) -> None:
         if self._state is BreakerState.CLOSED and self._failures == 0:
             return

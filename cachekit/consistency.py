@@ -60,6 +60,10 @@ class ConsistencyRules:
     """TTL tiers the values may be cached on."""
     after_write: str
     """What the service does after writing the source."""
+    from_replica: bool = False
+    """Whether a replica may serve the cached value while its shard has no reachable primary.
+    A replica may lag its primary by the last writes or invalidations, so only eventual data
+    (already stale up to its TTL by design) may be read there."""
 
 
 CONSISTENCY_RULES: Mapping[Consistency, ConsistencyRules] = MappingProxyType(
@@ -67,7 +71,9 @@ CONSISTENCY_RULES: Mapping[Consistency, ConsistencyRules] = MappingProxyType(
         Consistency.STRONG: ConsistencyRules(False, False, (), "nothing"),
         Consistency.READ_YOUR_WRITES: ConsistencyRules(True, False, ("short", "medium"), "put"),
         Consistency.CAUSAL: ConsistencyRules(True, False, ("short",), "invalidate"),
-        Consistency.EVENTUAL: ConsistencyRules(True, True, TIER_NAMES, "invalidate"),
+        Consistency.EVENTUAL: ConsistencyRules(
+            True, True, TIER_NAMES, "invalidate", from_replica=True
+        ),
     }
 )
 

@@ -204,7 +204,11 @@ def test_a_paused_then_killed_primary_never_fails_a_call(lab: RedisLab) -> None:
         client,
         service="catalog",
         registry=registry,
-        options=CacheOptions(breaker=BreakerSettings(failure_threshold=2, open_seconds=0.5)),
+        # The breaker path alone: replica reads would serve the victim's key before the
+        # promotion (test_cachekit_replica_failover.py covers them).
+        options=CacheOptions(
+            breaker=BreakerSettings(failure_threshold=2, open_seconds=0.5), replica_reads=False
+        ),
     )
     victim = lab.primaries_now()[0]
     victim_key = lab.key_in_slots_of(victim, prefix="catalog:product")

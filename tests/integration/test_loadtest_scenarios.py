@@ -78,8 +78,8 @@ def test_failover_under_peak_load_keeps_the_service_available(
     assert report["chaos"]["kind"] == "kill"
     assert report["chaos"]["all_slots_served_again_at_seconds"] is not None
     assert failed_marks(report, "p95_degradation") == {}
-    # The shard's keys are read from the database (20-80 ms) until a replica is promoted, so
-    # p95 during the failover is the database's: see docs/loadtest.md "Findings".
+    # The second of the kill (connection errors, redis-py's re-initialisation) still dominates
+    # the window's p95 in a short run: see docs/loadtest.md "Findings".
     degradation = report["marks"]["p95_degradation"]
     assert degradation["value"] is not None
     if not degradation["pass"]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import redis
 from redis.crc import key_slot
+from redis.exceptions import MovedError
 
 
 class FakeClock:
@@ -43,29 +44,137 @@ class FakePipeline:
         return [self.cluster.get(key) for key in self.keys]
 
 
-class FakeCluster:
-    """Keys spread over three "nodes" by slot; values expire on the clock; a node can be made to
-    fail every call with a chosen exception."""
+class FakeReplicaPipeline:
+    """A pipeline on one replica's connection, as `Redis.pipeline(transaction=False)`: READONLY
+    must come first, or the replica answers MOVED as a real one does."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    def __init__(self, cluster: FakeCluster, node: str) -> None:
+        self.cluster = cluster
+        self.node = node
+        self.commands: list[tuple[str, ...]] = []
+
+    def execute_command(self, *args: str) -> FakeReplicaPipeline:
+        self.commands.append(args)
+        return self
+
+    def get(self, key: str) -> FakeReplicaPipeline:
+        return self.execute_command("GET", key)
+
+    def execute(self) -> list[Any]:
+        make_error = self.cluster.failing.get(self.node)
+        if make_error is not None:
+            raise make_error()
+        readonly = False
+        replies: list[Any] = []
+        for command in self.commands:
+            if command == ("READONLY",):
+                readonly = True
+                replies.append(b"OK")
+                continue
+            _, key = command
+            if not readonly:
+                raise MovedError(f"{key_slot(key.encode())} 127.0.0.1:7000")
+            self.cluster.calls.append(("replica-get", key))
+            replies.append(self.cluster.replica_value(key))
+        return replies
+
+
+class FakeConnection:
+    def __init__(self, cluster: FakeCluster, node: str) -> None:
+        self.cluster = cluster
+        self.node = node
+
+    def execute_command(self, *args: str) -> Any:
+        assert args == ("ROLE",), args
+        make_error = self.cluster.failing.get(self.node)
+        if make_error is not None:
+            raise make_error()
+        self.cluster.calls.append(("role", self.node))
+        return [b"master" if self.node in self.cluster.primaries.values() else b"slave"]
+
+    def pipeline(self, transaction: bool = True) -> FakeReplicaPipeline:
+        return FakeReplicaPipeline(self.cluster, self.node)
+
+
+class FakeNodesManager:
+    """Counts slot-map refreshes; a refresh applies the promotions the cluster has made."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+        self.refreshes = 0
+
+    def initialize(self) -> None:
+        self.refreshes += 1
+        self.cluster.known_primaries = dict(self.cluster.primaries)
+        self.cluster.known_replicas = dict(self.cluster.replicas)
+
+
+class FakeCluster:
+    """Keys spread over three shards by slot; values expire on the clock; a node can be made to
+    fail every call with a chosen exception. With `replicas`, each shard has a replica that
+    holds what its primary holds (or the stale values a test puts in `replica_lag`), and a
+    shard's replica can be promoted; the client sees the promotion after a slot-map refresh
+    (`nodes_manager.initialize()`), as redis-py does."""
+
+    def __init__(self, clock: FakeClock, *, replicas: bool = False) -> None:
         self.clock = clock
         self.data: dict[str, tuple[bytes, float | None]] = {}
         self.failing: dict[str, Callable[[], BaseException]] = {}
         self.calls: list[tuple[str, str]] = []
         self.pipelines: list[list[str]] = []
         self.ttls: dict[str, int] = {}
+        self.has_replicas = replicas
+        self.primaries = {shard: f"node-{shard}" for shard in range(3)}
+        self.replicas = {shard: f"replica-{shard}" for shard in range(3)}
+        self.known_primaries = dict(self.primaries)
+        self.known_replicas = dict(self.replicas)
+        self.replica_lag: dict[str, bytes | None] = {}
+        self.nodes_manager = FakeNodesManager(self)
 
-    def get_node_from_key(self, key: str) -> FakeNode:
-        return FakeNode(f"node-{key_slot(key.encode()) % 3}")
+    @staticmethod
+    def shard_of(key: str) -> int:
+        return key_slot(key.encode()) % 3
+
+    @overload
+    def get_node_from_key(self, key: str, replica: Literal[False] = False) -> FakeNode: ...
+    @overload
+    def get_node_from_key(self, key: str, replica: bool) -> FakeNode | None: ...
+    def get_node_from_key(self, key: str, replica: bool = False) -> FakeNode | None:
+        shard = self.shard_of(key)
+        if not replica:
+            return FakeNode(self.known_primaries[shard])
+        if not self.has_replicas:
+            return None
+        return FakeNode(self.known_replicas[shard])
+
+    def get_redis_connection(self, node: FakeNode) -> FakeConnection:
+        return FakeConnection(self, node.name)
+
+    def promote_replica_of(self, key: str) -> str:
+        """The replica of `key`'s shard becomes its primary (the old primary is gone); the
+        client's slot map still names the old one until its next refresh."""
+        shard = self.shard_of(key)
+        self.primaries[shard] = self.replicas[shard]
+        self.replicas[shard] = f"replica-{shard}-new"
+        return self.primaries[shard]
+
+    def replica_value(self, key: str) -> bytes | None:
+        if key in self.replica_lag:
+            return self.replica_lag[key]
+        found = self.data.get(key)
+        if found is None:
+            return None
+        value, expires = found
+        return None if expires is not None and self.clock() >= expires else value
 
     def _check(self, command: str, key: str) -> None:
         self.calls.append((command, key))
-        make_error = self.failing.get(self.get_node_from_key(key).name)
+        make_error = self.failing.get(self.known_primaries[self.shard_of(key)])
         if make_error is not None:
             raise make_error()
 
     def fail_node_of(self, key: str, error: Callable[[], BaseException]) -> str:
-        node = self.get_node_from_key(key).name
+        node = self.known_primaries[self.shard_of(key)]
         self.failing[node] = error
         return node
 
