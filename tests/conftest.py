@@ -43,7 +43,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="session")
 def stack_plans(tmp_path_factory: pytest.TempPathFactory) -> StackPlans:
-    """`python -m plan --stack dev|prod` of the repository's stack files, run once per session."""
+    """`python -m plan --stack dev|prod` of the repository's stack files, each run once per session
+    (per test process), when a test first asks for it."""
     from tests.support.plans import plan_each_stack
 
     return plan_each_stack(tmp_path_factory.mktemp("stack-plans"))

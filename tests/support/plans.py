@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
@@ -130,6 +130,28 @@ def changed_stack_file(
     return path
 
 
+class _PlannedOnFirstUse(Mapping[str, PlanResult]):
+    """Each stack is planned the first time a test asks for it, then kept: a test process that
+    only needs prod (tests run on several workers) does not pay for dev."""
+
+    def __init__(self, base: Path) -> None:
+        self._base = base
+        self._plans: dict[str, PlanResult] = {}
+
+    def __getitem__(self, stack: str) -> PlanResult:
+        if stack not in STACKS:
+            raise KeyError(stack)
+        if stack not in self._plans:
+            self._plans[stack] = run_plan(stack, self._base / stack)
+        return self._plans[stack]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(STACKS)
+
+    def __len__(self) -> int:
+        return len(STACKS)
+
+
 def plan_each_stack(base: Path) -> StackPlans:
-    """The plan of every stack file in the repository, each into `base/<stack>`."""
-    return {stack: run_plan(stack, base / stack) for stack in STACKS}
+    """The plan of every stack file in the repository, each into `base/<stack>` when first used."""
+    return _PlannedOnFirstUse(base)

@@ -5,9 +5,6 @@ series, and tracing in the cost."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,20 +12,15 @@ import yaml
 
 from components.monitoring.rules import CDN_ALERT
 from stackconfig.thresholds import AlertThresholds, alert_levels
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.plans import StackPlans
 
 
 @pytest.fixture(scope="module")
-def prod_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("plan-prod-observability")
-    result = subprocess.run(
-        [sys.executable, "-m", "plan", "--stack", "prod", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+def prod_plan(stack_plans: StackPlans) -> Path:
+    """The session's `python -m plan --stack prod`, shared with every other test of that plan."""
+    result = stack_plans["prod"]
     assert result.returncode == 0, result.stderr
-    return out
+    return result.out
 
 
 def test_exporter_collector_and_trace_store_are_rendered(prod_plan: Path) -> None:

@@ -4,9 +4,6 @@ and the sentence plan.md says about the change."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +12,9 @@ import yaml
 from components.redis.scaling import scaling_summary
 from stackconfig.config import RedisConfig
 from stackconfig.sharding import SLOT_COUNT, scale_in_fits, slots_moved_by
+from tests.support.plans import run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAN = [sys.executable, "-m", "plan", "--stack", "prod"]
 
 
 @pytest.mark.parametrize(
@@ -53,15 +50,7 @@ def test_prod_with_four_primaries_plans_eight_pods_the_jobs_and_the_fourth_shard
     stack_file.write_text(yaml.safe_dump(document))
     out = tmp_path / "plan"
 
-    result = subprocess.run(
-        [*PLAN, "--out", str(out), "--stack-file", str(stack_file)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+    result = run_plan("prod", out, stack_file=stack_file)
 
     # The fourth shard puts Redis over its budget: the pack blocks the deploy (exit 1).
     assert result.returncode == 1, result.stderr
