@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,13 @@ def test_up_status_kill_restart_wipe_status_down(tmp_path: Path) -> None:
         assert "came back empty" in wiped.stderr and "re-adding it" in wiped.stderr
         assert (wiped_node["state"], wiped_node["role"]) == ("up", "replica")
 
+        # The re-added node's new identity reaches every peer by gossip: status settles, it
+        # does not have to be clean the instant `wipe` returns.
+        deadline = time.monotonic() + 30
         recovered = lab_json("status", *where)
+        while recovered["problems"] and time.monotonic() < deadline:
+            time.sleep(1)
+            recovered = lab_json("status", *where)
         assert recovered["problems"] == []
         assert sorted(node["role"] for node in recovered["nodes"]) == (
             ["primary"] * 3 + ["replica"] * 3

@@ -233,13 +233,23 @@ promote_spare_replica() {
 }
 
 # Adds the empty, lone node $1:$2 to the cluster as a primary without slots.
-# add-node refuses while the nodes disagree (right after another node joined): wait first.
+# add-node refuses while the nodes disagree (right after another node joined): wait first, and
+# try again when gossip changed the configuration between the check and add-node's own check.
 join_empty_primary() {
-    wait_agreement || die "the nodes do not agree on the cluster; not adding $1:$2"
-    if ! _je_out=$(cluster_tool add-node "$1:$2" "$seed_ip:$seed_port" 2>&1); then
+    while :; do
+        wait_agreement || die "the nodes do not agree on the cluster; not adding $1:$2"
+        _je_out=$(cluster_tool add-node "$1:$2" "$seed_ip:$seed_port" 2>&1) && return 0
+        case "$_je_out" in
+            *"don't agree about configuration"*)
+                if ! past_deadline; then
+                    log "the nodes changed their configuration meanwhile; adding $1:$2 again"
+                    sleep 1
+                    continue
+                fi ;;
+        esac
         printf '%s\n' "$_je_out" >&2
         die "redis-cli --cluster add-node $1:$2 failed"
-    fi
+    done
 }
 
 # Moves slots so that exactly the primaries $1 (ids) serve them, evenly; every other primary is
