@@ -28,7 +28,8 @@ from redis.retry import Retry
 
 from cachectl.credentials import Credentials, read_credentials
 from cachectl.errors import CachectlError, UsageError, redis_auth_message
-from cachectl.topology import SLOT_COUNT, ClusterEntry, parse_cluster_nodes
+from cachectl.topology import ClusterEntry, parse_cluster_nodes
+from stackconfig.sharding import SLOT_COUNT
 
 __all__ = [
     "SLOT_COUNT",

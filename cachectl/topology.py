@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from redis.crc import key_slot
 
-SLOT_COUNT = 16384
 _FAILING_FLAGS = ("fail", "noaddr", "handshake")
 
 

@@ -44,9 +44,10 @@ from typing import Any, Literal, Protocol, cast
 import redis
 from redis.cluster import RedisCluster
 
-from cachectl.topology import SLOT_COUNT, ClusterEntry, key_in_ranges, parse_cluster_nodes
+from cachectl.topology import ClusterEntry, key_in_ranges, parse_cluster_nodes
 from components.redis.acl import OPERATOR, USERS, render_acl_rules
 from stackconfig import adr
+from stackconfig.sharding import SLOT_COUNT
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "components" / "redis" / "scripts"
 BUS_PORT_OFFSET = 10000

@@ -30,8 +30,9 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError
 
-from cachectl.topology import SLOT_COUNT, parse_cluster_nodes
+from cachectl.topology import parse_cluster_nodes
 from lab.cluster import SCRIPTS_DIR, LabError, LabNode, RedisLab
+from stackconfig.sharding import SLOT_COUNT
 
 PROG = "python -m lab.scaling"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

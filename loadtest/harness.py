@@ -30,10 +30,11 @@ import redis
 import requests
 import yaml
 
-from cachectl.topology import SLOT_COUNT, parse_cluster_nodes
+from cachectl.topology import parse_cluster_nodes
 from components.monitoring.rules import render_rule_groups
 from lab.cluster import LabNode, RedisLab, free_node_port
 from loadtest.scenarios import Scale, Scenario
+from stackconfig.sharding import SLOT_COUNT
 from stackconfig.thresholds import AlertThresholds
 
 ALERT_FOR_SECONDS = 5

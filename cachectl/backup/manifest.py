@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from cachectl.errors import BackupError, RefusedSetError
-from cachectl.topology import SLOT_COUNT
+from stackconfig.sharding import SLOT_COUNT
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1

@@ -34,6 +34,7 @@ from components.monitoring.rules import (
     latency_record,
 )
 from stackconfig.adr import CACHED_AVERAGE_TARGET_SECONDS
+from stackconfig.sharding import SLOT_COUNT
 from stackconfig.thresholds import AlertThresholds, format_percent, prometheus_duration
 
 DASHBOARD_TAG = "cache-platform"
@@ -49,7 +50,7 @@ CAPACITY_PLAN_AHEAD = 0.7
 """Peak traffic above this share of the sized capacity: add shards before the next sales event."""
 CAPACITY_EXHAUSTED = 0.9
 """Above this share the next spike will not fit."""
-TOTAL_HASH_SLOTS = 16384
+TOTAL_HASH_SLOTS = SLOT_COUNT
 
 
 @dataclass(frozen=True)

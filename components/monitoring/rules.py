@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stackconfig.sharding import SLOT_COUNT
 from stackconfig.thresholds import (
     BURN_RATE_WINDOWS,
     PAGE_BURN_WINDOWS,
@@ -58,7 +59,7 @@ RECORD_CACHE_ERRORS = "service:cache_errors:ratio_rate5m"
 RECORD_CLIENTS_SHARE = "instance:redis_connected_clients:ratio_maxclients"
 """Per node, connected clients as a share of its maxclients, 0..1."""
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
-TOTAL_HASH_SLOTS = 16384
+TOTAL_HASH_SLOTS = SLOT_COUNT
 SECONDS_PER_MONTH = 30.44 * 86400
 """Average month, to turn monthly amounts into rates and back."""
 CDN_ALERT = "CdnTrafficOverDeclared"

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cachectl.cli import app
-from cachectl.topology import SLOT_COUNT
 from lab.cluster import LabError, RedisLab
 from lab.scaling import AckedWriter, run_bootstrap, scale, slot_owners
+from stackconfig.sharding import SLOT_COUNT
 from tests.support.redis_lab import LabFactory
 
 pytestmark = pytest.mark.integration
