@@ -5,11 +5,8 @@ not; every alert's runbook section exists."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from components.monitoring.invalidation_rules import (
     INVALIDATION_GROUP,
@@ -19,7 +16,7 @@ from components.monitoring.invalidation_rules import (
     RUNBOOK_FILE,
     invalidation_rule_group,
 )
-from tests.support.tools import require_tool
+from tests.support.promtool import run_rule_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "https://runbooks.example/docs/runbooks"
@@ -39,28 +36,9 @@ def lag_series(slow_share: float) -> list[dict[str, str]]:
 
 
 def promtool_test(tmp_path: Path, tests: list[dict[str, Any]]) -> None:
-    promtool = require_tool("promtool")
-    (tmp_path / "rules.yaml").write_text(
-        yaml.safe_dump({"groups": [invalidation_rule_group(BASE)]})
+    run_rule_tests(
+        tmp_path, [invalidation_rule_group(BASE)], [{"interval": "1m", **test} for test in tests]
     )
-    (tmp_path / "tests.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "rule_files": ["rules.yaml"],
-                "evaluation_interval": "1m",
-                "tests": [{"interval": "1m", **test} for test in tests],
-            },
-            sort_keys=False,
-        )
-    )
-    result = subprocess.run(
-        [promtool, "test", "rules", "tests.yaml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def fires(alert: str, at: str, labels: dict[str, str], value: str = "") -> dict[str, Any]:

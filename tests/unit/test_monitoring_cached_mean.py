@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
-
-import yaml
 
 from components.monitoring.rules import RECORD_CACHED_MEAN, render_rule_groups
 from stackconfig.thresholds import AlertThresholds
-from tests.support.tools import require_tool
+from tests.support.promtool import run_rule_tests
 
 
 def test_the_mean_counts_only_requests_served_from_the_cache(tmp_path: Path) -> None:
-    promtool = require_tool("promtool")
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(
-        yaml.safe_dump({"groups": render_rule_groups(AlertThresholds(), "https://rb.example")})
-    )
     labels = 'service="catalog", pod="a"'
     # Per minute: 600 hits taking 24 s in all (40 ms each), 100 misses taking 50 s (500 ms each).
     series = [
@@ -26,10 +18,10 @@ def test_the_mean_counts_only_requests_served_from_the_cache(tmp_path: Path) -> 
         ("http_request_duration_seconds_count", "miss", 100),
         ("http_request_duration_seconds_sum", "miss", 50),
     ]
-    tests = {
-        "rule_files": [str(rules)],
-        "evaluation_interval": "1m",
-        "tests": [
+    run_rule_tests(
+        tmp_path,
+        render_rule_groups(AlertThresholds(), "https://rb.example"),
+        [
             {
                 "interval": "1m",
                 "input_series": [
@@ -58,10 +50,4 @@ def test_the_mean_counts_only_requests_served_from_the_cache(tmp_path: Path) -> 
                 ],
             }
         ],
-    }
-    path = tmp_path / "tests.yaml"
-    path.write_text(yaml.safe_dump(tests))
-    result = subprocess.run(
-        [promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 0, result.stdout + result.stderr

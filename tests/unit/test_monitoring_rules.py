@@ -37,6 +37,7 @@ from stackconfig.thresholds import (
     Severity,
     alert_levels,
 )
+from tests.support.promtool import run_rule_tests
 from tests.support.tools import require_tool
 
 RUNBOOK_BASE = "https://runbooks.example.com/cache-platform/docs/runbooks"
@@ -94,31 +95,22 @@ def write_rules(tmp_path: Path, thresholds: AlertThresholds) -> Path:
     return path
 
 
-def run_promtool_tests(tmp_path: Path, thresholds: AlertThresholds, tests: list[dict[str, Any]]):
-    promtool = require_tool("promtool")
-    rules = write_rules(tmp_path, thresholds)
-    test_file = tmp_path / "tests.yaml"
-    test_file.write_text(
-        yaml.safe_dump(
-            {
-                "rule_files": [rules.name],
-                "evaluation_interval": "1m",
-                # promtool otherwise evaluates groups in random order. (Prometheus runs groups
-                # independently: there an alert may see a record one evaluation later.)
-                "group_eval_order": [RECORDING_GROUP, ALERTING_GROUP],
-                "tests": tests,
-            },
-            sort_keys=False,
-        )
+def run_promtool_tests(
+    tmp_path: Path,
+    thresholds: AlertThresholds,
+    tests: list[dict[str, Any]],
+    budget: CdnTrafficBudget | None = None,
+    evaluation_interval: str = "1m",
+) -> None:
+    run_rule_tests(
+        tmp_path,
+        render_rule_groups(thresholds, RUNBOOK_BASE, budget),
+        tests,
+        evaluation_interval=evaluation_interval,
+        # promtool otherwise evaluates groups in random order. (Prometheus runs groups
+        # independently: there an alert may see a record one evaluation later.)
+        group_eval_order=[RECORDING_GROUP, ALERTING_GROUP],
     )
-    result = subprocess.run(
-        [promtool, "test", "rules", test_file.name],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def counter(series: str, per_minute: float) -> dict[str, str]:
@@ -767,9 +759,6 @@ def test_cache_errors_ratio_is_one_when_every_call_fails(tmp_path: Path) -> None
 def cdn_rules_test(  # 25 h of samples every 10 min: the projection reads a 1d rate
     tmp_path: Path, budget: CdnTrafficBudget, per_ten_minutes: dict[str, float], fires: set[str]
 ) -> None:
-    rules = tmp_path / "rules.yaml"
-    groups = render_rule_groups(AlertThresholds(), RUNBOOK_BASE, budget)
-    rules.write_text(yaml.safe_dump({"groups": groups}))
     series = [
         counter(f'{metric}{{zone="shop.example.com", account="acme"}}', value)
         for metric, value in per_ten_minutes.items()
@@ -781,33 +770,19 @@ def cdn_rules_test(  # 25 h of samples every 10 min: the projection reads a 1d r
         }
         for quantity in sorted(fires)
     ]
-    test_file = tmp_path / "tests.yaml"
-    test_file.write_text(
-        yaml.safe_dump(
+    test = {
+        "interval": "10m",
+        "input_series": [{**s, "values": s["values"].replace("x40", "x150")} for s in series],
+        "promql_expr_test": [
             {
-                "rule_files": [rules.name],
-                "evaluation_interval": "10m",
-                "group_eval_order": [RECORDING_GROUP, ALERTING_GROUP],
-                "tests": [
-                    {
-                        "interval": "10m",
-                        "input_series": [{**s, "values": s["values"].replace("x40", "x150")}
-                                         for s in series],
-                        "promql_expr_test": [
-                            {"expr": f'count by (alertname, quantity, severity) '
-                                     f'(ALERTS{{alertname="{CDN_ALERT}", alertstate="firing"}})',
-                             "eval_time": "1490m", "exp_samples": expected},
-                        ],
-                    }
-                ],
+                "expr": "count by (alertname, quantity, severity) "
+                f'(ALERTS{{alertname="{CDN_ALERT}", alertstate="firing"}})',
+                "eval_time": "1490m",
+                "exp_samples": expected,
             }
-        )
-    )  # fmt: skip
-    result = subprocess.run(
-        [require_tool("promtool"), "test", "rules", test_file.name],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+        ],
+    }
+    run_promtool_tests(tmp_path, AlertThresholds(), [test], budget, evaluation_interval="10m")
 
 
 TEN_MINUTES_PER_MONTH = SECONDS_PER_MONTH / 600
