@@ -63,8 +63,11 @@ lint: $(VENV)/.requirements
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pyright
 
+# Compiled modules and pytest's rewritten test modules are cached in __pycache__ (git-ignored)
+# even where the environment sets PYTHONDONTWRITEBYTECODE: recompiling them costs each worker
+# seconds on every run.
 test-fast: $(VENV)/.requirements
-	$(PYTEST) -q -m "not integration" -n 2 tests
+	PYTHONDONTWRITEBYTECODE= $(PYTEST) -q -m "not integration" -n 2 --dist loadgroup tests
 
 test-worker: node_modules/.installed $(VENV)/.requirements
 	npm run --silent test:worker

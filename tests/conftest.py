@@ -7,7 +7,7 @@ does not pay for it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import settings
@@ -48,6 +48,16 @@ def stack_plans(tmp_path_factory: pytest.TempPathFactory) -> StackPlans:
     from tests.support.plans import plan_each_stack
 
     return plan_each_stack(tmp_path_factory.mktemp("stack-plans"))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` (`make test-fast`): the tests that load every provider SDK run on one
+    worker, the rest is shared by load (tests/support/scheduling.py says why)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.support.scheduling import ProviderSdkScheduling
+
+    return ProviderSdkScheduling(config, log, root=config.rootpath)
 
 
 # Property tests (hypothesis): few examples, so they stay fast, and no deadline, since the

@@ -9,19 +9,19 @@ import pulumi
 import pytest
 
 from components.cdn.cache_rules import render_cache_rules, tier_rules
-from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.cdn.worker_module import worker_bindings, worker_source
 from plan.mocks import ResourceRecord
 from stackconfig.config import CdnConfig
 from stackconfig.tiers import TIER_RANGES, CacheTier, tier_for_path, tier_violations
+from tests.support.edge import cloudflare_edge
 from tests.support.mocking import of_type, one, when_registered
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 CDN = CdnConfig(zone_name="shop.example.com", account_id=ACCOUNT, origin_host="origin.example.net")
 
 
-def build(settings: CdnConfig = CDN) -> CloudflareEdge:
-    return CloudflareEdge("edge", CloudflareEdgeArgs(settings=settings, environment="prod"))
+def build(settings: CdnConfig = CDN) -> Any:
+    return cloudflare_edge(settings)
 
 
 def ruleset(records: list[ResourceRecord], phase: str) -> ResourceRecord:

@@ -10,10 +10,10 @@ import pulumi
 import pytest
 
 from components.cdn.cache_rules import render_cache_rules
-from components.cdn.edge import ZONE_SETTINGS, CloudflareEdge, CloudflareEdgeArgs
 from plan.runner import prepare_config
 from stackconfig.cloudflare_plans import PLANS, SOURCES, capabilities
 from stackconfig.config import CdnConfig, CloudflarePlan, ConfigError, parse_stack_config
+from tests.support.edge import cloudflare_edge, zone_settings
 from tests.support.mocking import install_mocks, of_type, when_registered
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,7 +153,7 @@ SETTINGS = CdnConfig(
 
 @pulumi.runtime.test
 def test_edge_serves_every_proxied_name_and_the_origin_record(monitor: Any) -> Any:
-    edge = CloudflareEdge("edge", CloudflareEdgeArgs(settings=SETTINGS, environment="prod"))
+    edge = cloudflare_edge(SETTINGS, "prod")
 
     def check() -> None:
         records = {
@@ -170,7 +170,7 @@ def test_edge_serves_every_proxied_name_and_the_origin_record(monitor: Any) -> A
         assert (
             routes == proxied == {"shop.example.com", "www.shop.example.com", origin.inputs["name"]}
         )
-        assert "brotli" not in ZONE_SETTINGS
+        assert "brotli" not in zone_settings()
         settings = of_type(monitor.records, "cloudflare:index/zoneSetting:ZoneSetting")
         assert "brotli" not in {r.inputs["settingId"] for r in settings}
         short = next(
@@ -193,7 +193,7 @@ def test_free_zone_has_no_subscription_and_no_paid_waf(monitor: Any) -> Any:
         plan=CloudflarePlan.FREE,
         managed_waf=False,
     )
-    edge = CloudflareEdge("edge", CloudflareEdgeArgs(settings=free, environment="dev"))
+    edge = cloudflare_edge(free, "dev")
 
     def check() -> None:
         types = {r.type for r in monitor.records}
@@ -215,7 +215,7 @@ def test_adopted_zone_imports_its_existing_entry_point(monitor: Any) -> Any:
         origin_host="origin.example.net",
         entry_point_rulesets={"http_request_cache_settings": "a" * 32},
     )
-    edge = CloudflareEdge("edge", CloudflareEdgeArgs(settings=adopted, environment="prod"))
+    edge = cloudflare_edge(adopted, "prod")
 
     def check() -> None:
         imports = {

@@ -1,0 +1,29 @@
+"""The Cloudflare edge component for mock tests, without importing pulumi_cloudflare at collection.
+
+pulumi_cloudflare takes seconds to import. Test modules import this instead of
+`components.cdn.edge`, so only the test process that builds an edge pays for the SDK (conftest
+puts those tests on the worker that also plans the stacks, which imports it anyway).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stackconfig.config import CdnConfig
+
+if TYPE_CHECKING:
+    from components.cdn.edge import CloudflareEdge
+
+
+def cloudflare_edge(settings: CdnConfig, environment: str = "prod") -> CloudflareEdge:
+    """`CloudflareEdge("edge", ...)` for `settings` in `environment`."""
+    from components.cdn.edge import CloudflareEdge, CloudflareEdgeArgs
+
+    return CloudflareEdge("edge", CloudflareEdgeArgs(settings=settings, environment=environment))
+
+
+def zone_settings() -> tuple[str, ...]:
+    """The names of the zone settings the edge manages (`components.cdn.edge.ZONE_SETTINGS`)."""
+    from components.cdn.edge import ZONE_SETTINGS
+
+    return tuple(ZONE_SETTINGS)

@@ -1,0 +1,56 @@
+"""How `make test-fast` shares the mock and unit tests between its two xdist workers.
+
+Tests that plan a stack or build the Cloudflare edge go to one worker, as one unit: a worker that
+plans starts a fork server that imports every provider SDK (seconds) and plans dev and prod once
+(seconds more), work that both workers would otherwise pay for. Every other test is its own unit,
+as with `--dist load`.
+
+Such a module is recognised from its source: it imports the plan runners or the edge factory of
+`tests/support`, or a test asks for the `stack_plans` fixture. (xdist's own `xdist_group` mark
+cannot carry this: pytest 9.2 ignores the node-id suffix xdist 3.8 uses to pass groups to the
+scheduler, pytest-xdist issue 1386.)
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+from xdist.scheduler import LoadScopeScheduling
+
+PROVIDER_SDK_UNIT = "provider-sdks"
+SDK_USERS = frozenset({"tests.support.plans", "tests.support.plan_runs", "tests.support.edge"})
+SDK_FIXTURES = frozenset({"stack_plans"})
+
+
+def loads_every_provider_sdk(source: str) -> bool:
+    """Whether a test module's source imports an SDK-loading helper or asks for the plans."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module in SDK_USERS:
+            return True
+        if isinstance(node, ast.Import) and any(a.name in SDK_USERS for a in node.names):
+            return True
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+            argument.arg in SDK_FIXTURES for argument in node.args.args
+        ):
+            return True
+    return False
+
+
+class ProviderSdkScheduling(LoadScopeScheduling):
+    """`--dist load`, except that the SDK-loading tests are one unit (see the module doc)."""
+
+    def __init__(self, *args: object, root: Path, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._root = root
+
+    @functools.cache  # noqa: B019 - one scheduler per session; a few hundred paths
+    def _module_loads_sdks(self, path: str) -> bool:
+        module = self._root / path
+        return module.suffix == ".py" and loads_every_provider_sdk(module.read_text())
+
+    def _split_scope(self, nodeid: str) -> str:
+        if self._module_loads_sdks(nodeid.split("::", 1)[0]):
+            return PROVIDER_SDK_UNIT
+        return nodeid
