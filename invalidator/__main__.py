@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cachectl.connection import CachectlError, ConnectionSettings, parse_endpoint, parse_endpoints
 from cachectl.credentials import read_credentials
-from invalidator.consumer import ConsumerSettings
+from invalidator.consumer import DEFAULT_MAX_DELIVERIES, ConsumerSettings
 from invalidator.metrics import InvalidatorMetrics
 from invalidator.webhook import (
     DEFAULT_TOLERANCE,
@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-secret-file", default=env("INVALIDATOR_WEBHOOK_SECRET_FILE"))
     parser.add_argument("--listen", default=env("INVALIDATOR_LISTEN", "0.0.0.0:8080"))
     parser.add_argument("--claim-idle", default=env("INVALIDATOR_CLAIM_IDLE_SECONDS", "30"))
+    parser.add_argument(
+        "--max-deliveries",
+        default=env("INVALIDATOR_MAX_DELIVERIES", str(DEFAULT_MAX_DELIVERIES)),
+        help="deliveries of one entry before it goes to the dead-letter stream",
+    )
     parser.add_argument("--name", default=env("HOSTNAME") or socket.gethostname())
     return parser
 
@@ -89,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--plan {options.plan!r}: one of {', '.join(PLANS)}")
         replicas = int(_positive(options.replicas, "--replicas", integer=True))
         claim_idle = _positive(options.claim_idle, "--claim-idle")
+        max_deliveries = int(_positive(options.max_deliveries, "--max-deliveries", integer=True))
         if not options.zone_id:
             raise UsageError("--zone-id: required (the Cloudflare zone to purge)")
         listen = parse_endpoint(options.listen)
@@ -106,9 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, CachectlError, SecretFileError) as error:
         print(f"invalidator: {error}", file=sys.stderr)
         return EXIT_USAGE
-    return _serve(
-        options, connection, secret, token, replicas, claim_idle, listen.host, listen.port
-    )
+    settings = ConsumerSettings(claim_idle=claim_idle, max_deliveries=max_deliveries)
+    return _serve(options, connection, secret, token, replicas, settings, listen.host, listen.port)
 
 
 def _serve(
@@ -117,7 +122,7 @@ def _serve(
     secret: bytes,
     token: str,
     replicas: int,
-    claim_idle: float,
+    settings: ConsumerSettings,
     host: str,
     port: int,
 ) -> int:
@@ -133,9 +138,7 @@ def _serve(
         base_url=options.cloudflare_base_url,
     )
     try:
-        consumer = Consumer(
-            options.name, connection, purger, metrics, ConsumerSettings(claim_idle=claim_idle)
-        )
+        consumer = Consumer(options.name, connection, purger, metrics, settings)
     except CachectlError as error:
         print(f"invalidator: {error}", file=sys.stderr)
         return 1
