@@ -16,10 +16,16 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from cachectl.connection import CachectlError, ConnectionSettings, parse_endpoint, parse_endpoints
-from cachectl.credentials import read_credentials
+from cachectl.connection import CachectlError, ConnectionSettings, parse_endpoint
 from invalidator.consumer import DEFAULT_MAX_DELIVERIES, ConsumerSettings
 from invalidator.metrics import InvalidatorMetrics
+from invalidator.options import (
+    EXIT_USAGE,
+    UsageError,
+    positive,
+    redis_connection,
+    required_file,
+)
 from invalidator.webhook import (
     DEFAULT_TOLERANCE,
     SecretFileError,
@@ -29,12 +35,6 @@ from invalidator.webhook import (
     redis_first_use,
 )
 from stackconfig.cloudflare_plans import PLANS
-
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,23 +60,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(text: str, option: str, *, integer: bool = False) -> float:
-    try:
-        number = int(text) if integer else float(text)
-    except ValueError:
-        number = -1
-    if number <= 0:
-        kind = "a positive whole number" if integer else "a positive number"
-        raise UsageError(f"{option} {text!r}: {kind}")
-    return number
-
-
-def _file(value: str | None, option: str) -> Path:
-    if not value:
-        raise UsageError(f"{option}: required (a file mounted from a Secret)")
-    return Path(value)
-
-
 def _token(path: Path) -> str:
     try:
         token = path.read_text().strip()
@@ -92,23 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if options.plan not in PLANS:
             raise UsageError(f"--plan {options.plan!r}: one of {', '.join(PLANS)}")
-        replicas = int(_positive(options.replicas, "--replicas", integer=True))
-        claim_idle = _positive(options.claim_idle, "--claim-idle")
-        max_deliveries = int(_positive(options.max_deliveries, "--max-deliveries", integer=True))
+        replicas = int(positive(options.replicas, "--replicas", integer=True))
+        claim_idle = positive(options.claim_idle, "--claim-idle")
+        max_deliveries = int(positive(options.max_deliveries, "--max-deliveries", integer=True))
         if not options.zone_id:
             raise UsageError("--zone-id: required (the Cloudflare zone to purge)")
         listen = parse_endpoint(options.listen)
-        connection = ConnectionSettings(
-            seeds=tuple(parse_endpoints(options.node)),
-            # The one credential reader of cachectl: the same rules for every Redis client.
-            credentials=read_credentials(
-                {},
-                password_file=_file(options.redis_password_file, "--redis-password-file"),
-                user=options.redis_user or None,
-            ),
-        )
-        secret = read_secret(_file(options.webhook_secret_file, "--webhook-secret-file"))
-        token = _token(_file(options.cloudflare_token_file, "--cloudflare-token-file"))
+        connection = redis_connection(options.node, options.redis_user, options.redis_password_file)
+        secret = read_secret(required_file(options.webhook_secret_file, "--webhook-secret-file"))
+        token = _token(required_file(options.cloudflare_token_file, "--cloudflare-token-file"))
     except (UsageError, CachectlError, SecretFileError) as error:
         print(f"invalidator: {error}", file=sys.stderr)
         return EXIT_USAGE
