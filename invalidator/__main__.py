@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from invalidator.options import (
     positive,
     redis_connection,
     required_file,
+    stop_on_signals,
 )
 from invalidator.webhook import (
     DEFAULT_TOLERANCE,
@@ -124,13 +123,7 @@ def _serve(
         host=host,
         port=port,
     ).start()
-    stopping = threading.Event()
-
-    def stop(signum: int, frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals()
     try:
         while not stopping.is_set():
             try:

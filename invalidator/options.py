@@ -3,6 +3,8 @@ PostgreSQL relay): a bad value is a UsageError naming the option and what it all
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 from cachectl.connection import ConnectionSettings, parse_endpoints
@@ -43,3 +45,16 @@ def redis_connection(nodes: str, user: str, password_file: str | None) -> Connec
             user=user or None,
         ),
     )
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM (Kubernetes stopping the pod) or SIGINT: the main loop finishes
+    its round and returns."""
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return stopping

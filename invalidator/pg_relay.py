@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -38,7 +37,13 @@ from psycopg.conninfo import conninfo_to_dict
 from cachectl.connection import CachectlError, ConnectionSettings, connect
 from cachectl.credentials import read_credentials
 from cachekit.events import DEFAULT_STREAM, InvalidEvent, parse_event, publish
-from invalidator.options import EXIT_USAGE, UsageError, positive, redis_connection
+from invalidator.options import (
+    EXIT_USAGE,
+    UsageError,
+    positive,
+    redis_connection,
+    stop_on_signals,
+)
 
 DEFAULT_CHANNEL = "cache_invalidation"
 DEFAULT_OUTBOX = "cache_invalidation_outbox"
@@ -242,13 +247,7 @@ def _serve(
     except CachectlError as error:
         print(f"pg_relay: {error}", file=sys.stderr)
         return 1
-    stopping = threading.Event()
-
-    def stop(signum: int, frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals()
     try:
         Relay(conninfo, client, settings, password=password).run(stopping)
     finally:

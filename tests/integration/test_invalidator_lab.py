@@ -20,8 +20,6 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
-from cachectl.connection import ConnectionSettings, Endpoint
-from cachectl.credentials import Credentials
 from cachekit.events import EdgeTargets, EntityRef, VersionBump, new_event, publish
 from cachekit.keys import cache_key
 from invalidator.consumer import Consumer, ConsumerSettings
@@ -36,8 +34,15 @@ from invalidator.webhook import (
     sign,
 )
 from lab.cluster import RedisLab, free_node_port
-from tests.support import redis_lab as redis_lab_fixtures
-from tests.support.invalidator_support import TOKEN, ZONE, FakeClock, FakeCloudflare, failure
+from tests.support.invalidator_support import (
+    TOKEN,
+    ZONE,
+    FakeClock,
+    FakeCloudflare,
+    failure,
+    lab_connection,
+    small_acl_lab,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,19 +52,8 @@ PRICE_URL = "https://shop.example.com/api/prices/12345"
 
 @pytest.fixture(scope="module")
 def small_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisLab]:
-    redis_lab_fixtures.require_redis_tools()
-    lab = RedisLab(
-        redis_lab_fixtures.lab_conf(),
-        primaries=3,
-        replicas=0,
-        base_dir=tmp_path_factory.mktemp("invalidator-lab"),
-        # The pods' ACL mode: the service connects as the `operator` user, `default` is off.
-        acl_users=True,
-    )
-    try:
-        yield lab.start()
-    finally:
-        lab.close()
+    with small_acl_lab(tmp_path_factory.mktemp("invalidator-lab")) as lab:
+        yield lab
 
 
 @pytest.fixture
@@ -67,14 +61,6 @@ def cloudflare() -> Iterator[FakeCloudflare]:
     fake = FakeCloudflare()
     yield fake
     fake.close()
-
-
-def connection(lab: RedisLab) -> ConnectionSettings:
-    node = lab.nodes[0]
-    return ConnectionSettings(
-        seeds=(Endpoint(node.host, node.port),),
-        credentials=Credentials(lab.username, lab.password),
-    )
 
 
 class Rig:
@@ -107,7 +93,7 @@ class Rig:
             claim_idle=claim_idle,
             max_deliveries=max_deliveries,
         )
-        consumer = Consumer(name, connection(self.lab), purger, metrics, settings)
+        consumer = Consumer(name, lab_connection(self.lab), purger, metrics, settings)
         self.consumers.append(consumer)
         return consumer, metrics
 

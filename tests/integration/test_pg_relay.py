@@ -18,15 +18,20 @@ from typing import Any
 import psycopg
 import pytest
 
-from cachectl.connection import ConnectionSettings, Endpoint, connect
-from cachectl.credentials import Credentials
+from cachectl.connection import connect
 from cachekit.events import parse_event
 from invalidator.consumer import Consumer, ConsumerSettings
 from invalidator.metrics import InvalidatorMetrics
 from invalidator.purge import EdgePurger, PurgeLimits
 from lab.cluster import RedisLab
-from tests.support import redis_lab as redis_lab_fixtures
-from tests.support.invalidator_support import TOKEN, ZONE, FakeClock, FakeCloudflare
+from tests.support.invalidator_support import (
+    TOKEN,
+    ZONE,
+    FakeClock,
+    FakeCloudflare,
+    lab_connection,
+    small_acl_lab,
+)
 from tests.support.postgres import Postgres, throwaway_postgres
 
 pytestmark = pytest.mark.integration
@@ -43,26 +48,8 @@ def postgres() -> Iterator[Postgres]:
 
 @pytest.fixture(scope="module")
 def small_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisLab]:
-    redis_lab_fixtures.require_redis_tools()
-    lab = RedisLab(
-        redis_lab_fixtures.lab_conf(),
-        primaries=3,
-        replicas=0,
-        base_dir=tmp_path_factory.mktemp("pg-relay-lab"),
-        acl_users=True,
-    )
-    try:
-        yield lab.start()
-    finally:
-        lab.close()
-
-
-def redis_settings(lab: RedisLab) -> ConnectionSettings:
-    node = lab.nodes[0]
-    return ConnectionSettings(
-        seeds=(Endpoint(node.host, node.port),),
-        credentials=Credentials(lab.username, lab.password),
-    )
+    with small_acl_lab(tmp_path_factory.mktemp("pg-relay-lab")) as lab:
+        yield lab
 
 
 def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen[str]) -> None:
@@ -84,7 +71,7 @@ def test_a_committed_price_change_reaches_the_stream_and_is_applied(
     postgres: Postgres, small_lab: RedisLab, tmp_path: Path
 ) -> None:
     stream = f"test-{uuid.uuid4().hex}"
-    redis_client: Any = connect(redis_settings(small_lab)).cluster_client()
+    redis_client: Any = connect(lab_connection(small_lab)).cluster_client()
     db = postgres.connect(autocommit=True)
     process: subprocess.Popen[str] | None = None
     try:
@@ -177,7 +164,7 @@ def _applied_by_the_consumer(lab: RedisLab, stream: str, client: Any) -> None:
         sleep=FakeClock().sleep,
     )
     consumer = Consumer(
-        "pg-relay-test", redis_settings(lab), purger, metrics, ConsumerSettings(stream=stream)
+        "pg-relay-test", lab_connection(lab), purger, metrics, ConsumerSettings(stream=stream)
     )
     try:
         assert consumer.run_once(block=0.1) == 2
