@@ -2,10 +2,12 @@
 the trigger SQL of invalidator/sql/price_invalidation.sql, the relay process, and a 3-primary lab
 cluster holding the stream. A price updated while no relay runs waits in the outbox; a committed
 update wakes the relay through NOTIFY; a rolled-back or no-op update sends nothing; a row that is
-not an event is marked and not published; the published event is applied by the consumer."""
+not an event is marked and not published; the published event is applied by the consumer; a
+batch that fails midway stays in the outbox and is published again under the same ids."""
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -17,11 +19,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from cachectl.connection import connect
 from cachekit.events import parse_event
 from invalidator.consumer import Consumer, ConsumerSettings
 from invalidator.metrics import InvalidatorMetrics
+from invalidator.pg_relay import BatchResult, Relay, RelaySettings
 from invalidator.purge import EdgePurger, PurgeLimits
 from lab.cluster import RedisLab
 from tests.support.invalidator_support import (
@@ -52,6 +56,20 @@ def small_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisLab]:
         yield lab
 
 
+@pytest.fixture
+def shop(postgres: Postgres) -> Iterator[Postgres]:
+    """A fresh database with the prices table and the example's outbox and triggers."""
+    name = f"shop_{uuid.uuid4().hex[:12]}"
+    with postgres.connect(autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    database = dataclasses.replace(postgres, dbname=name)
+    with database.connect(autocommit=True) as db:
+        db.execute("CREATE TABLE prices (product_id text PRIMARY KEY, amount numeric NOT NULL)")
+        db.execute(TRIGGER_SQL.read_text())  # type: ignore[arg-type]  # a file of ours, not input
+        db.execute("INSERT INTO prices VALUES ('12345', 10.00), ('777', 5.00)")
+    yield database
+
+
 def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + DEADLINE_SECONDS
     while not condition():
@@ -68,16 +86,14 @@ def outbox(db: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
 
 
 def test_a_committed_price_change_reaches_the_stream_and_is_applied(
-    postgres: Postgres, small_lab: RedisLab, tmp_path: Path
+    shop: Postgres, small_lab: RedisLab, tmp_path: Path
 ) -> None:
+    postgres = shop
     stream = f"test-{uuid.uuid4().hex}"
     redis_client: Any = connect(lab_connection(small_lab)).cluster_client()
     db = postgres.connect(autocommit=True)
     process: subprocess.Popen[str] | None = None
     try:
-        db.execute("CREATE TABLE prices (product_id text PRIMARY KEY, amount numeric NOT NULL)")
-        db.execute(TRIGGER_SQL.read_text())  # type: ignore[arg-type]  # a file of ours, not input
-        db.execute("INSERT INTO prices VALUES ('12345', 10.00), ('777', 5.00)")
         # Before any relay runs: one committed change, one rolled back, one that changes nothing.
         db.execute("UPDATE prices SET amount = 11.00 WHERE product_id = '12345'")
         with pytest.raises(RuntimeError), db.transaction():
@@ -138,8 +154,8 @@ def test_a_committed_price_change_reaches_the_stream_and_is_applied(
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-        assert postgres.password not in " ".join(process.args)  # type: ignore[arg-type]
-        assert (small_lab.password or "") not in " ".join(process.args)  # type: ignore[arg-type]
+        assert postgres.password not in " ".join(command)
+        assert (small_lab.password or "") not in " ".join(command)
 
         _applied_by_the_consumer(small_lab, stream, redis_client)
     finally:
@@ -181,3 +197,46 @@ def _applied_by_the_consumer(lab: RedisLab, stream: str, client: Any) -> None:
         consumer.close()
         purger.close()
         cloudflare.close()
+
+
+class FailingAfter:
+    """A Redis client whose XADD fails after `allowed` calls: the relay dying mid-batch."""
+
+    def __init__(self, client: Any, allowed: int) -> None:
+        self.client = client
+        self.allowed = allowed
+
+    def xadd(self, *args: Any, **kwargs: Any) -> Any:
+        if self.allowed == 0:
+            raise ConnectionError("the relay lost Redis")
+        self.allowed -= 1
+        return self.client.xadd(*args, **kwargs)
+
+
+def test_a_batch_that_fails_midway_stays_in_the_outbox_and_is_published_again_with_its_ids(
+    shop: Postgres, small_lab: RedisLab
+) -> None:
+    stream = f"test-{uuid.uuid4().hex}"
+    redis_client: Any = connect(lab_connection(small_lab)).cluster_client()
+    db = shop.connect(autocommit=True)
+    work = shop.connect()
+    try:
+        db.execute("UPDATE prices SET amount = amount + 1")
+        assert len(outbox(db)) == 2
+        settings = RelaySettings(stream=stream)
+
+        broken = Relay(shop.conninfo, FailingAfter(redis_client, 1), settings)
+        with pytest.raises(ConnectionError):
+            broken.drain(work)
+        assert len(outbox(db)) == 2  # rolled back: nothing deleted
+        assert redis_client.xlen(stream) == 1  # the first made it before the failure
+
+        assert Relay(shop.conninfo, redis_client, settings).drain(work) == BatchResult(2, 0)
+        assert outbox(db) == []
+        ids = [parse_event(fields["event"]).id for _, fields in redis_client.xrange(stream)]
+        # At least once: the first event twice under one id, which a consumer applies once.
+        assert len(ids) == 3 and ids[0] in ids[1:] and len(set(ids)) == 2
+    finally:
+        work.close()
+        db.close()
+        redis_client.close()
