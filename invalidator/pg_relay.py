@@ -48,6 +48,7 @@ from invalidator.options import (
 DEFAULT_CHANNEL = "cache_invalidation"
 DEFAULT_OUTBOX = "cache_invalidation_outbox"
 STOP_CHECK_SECONDS = 1.0
+"""Longest wait for a notification before SIGTERM is looked at again."""
 RETRY_SECONDS = 2.0
 """Wait after a failed round (PostgreSQL or Redis unreachable) before the next."""
 
@@ -181,7 +182,11 @@ def _parser() -> argparse.ArgumentParser:
         help="libpq connection string or URI, without the password",
     )
     parser.add_argument("--pg-password-file", default=env("INVALIDATOR_PG_PASSWORD_FILE"))
-    parser.add_argument("--channel", default=env("INVALIDATOR_PG_CHANNEL", DEFAULT_CHANNEL))
+    parser.add_argument(
+        "--channel",
+        default=env("INVALIDATOR_PG_CHANNEL", DEFAULT_CHANNEL),
+        help="the NOTIFY channel of the outbox's trigger",
+    )
     parser.add_argument("--outbox", default=env("INVALIDATOR_PG_OUTBOX", DEFAULT_OUTBOX))
     parser.add_argument("--poll", default=env("INVALIDATOR_PG_POLL_SECONDS", "5"))
     parser.add_argument("--batch", default=env("INVALIDATOR_PG_BATCH", "100"))
