@@ -13,9 +13,11 @@ $(error STACK must be a stack name of lowercase letters, digits and '-')
 endif
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBIAN_TOOLS := redis-server redis-tools prometheus prometheus-alertmanager prometheus-redis-exporter
-# The command each Debian package above provides (checked before installing anything).
-DEBIAN_COMMANDS := redis-server redis-cli promtool amtool prometheus-redis-exporter
+DEBIAN_TOOLS := redis-server redis-tools prometheus prometheus-alertmanager prometheus-redis-exporter \
+	postgresql
+# The command each Debian package above provides (checked before installing anything); Debian
+# keeps PostgreSQL's initdb in /usr/lib/postgresql/<version>/bin, looked at too.
+DEBIAN_COMMANDS := redis-server redis-cli promtool amtool prometheus-redis-exporter initdb
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: help setup test test-fast test-integration test-worker lint plan bench lab drill-backup loadtest loadtest-scenario clean
@@ -44,14 +46,15 @@ node_modules/.installed: package.json package-lock.json
 .PHONY: debian-tools
 debian-tools:
 	@missing=""; for c in $(DEBIAN_COMMANDS); do \
-	  command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || [ -x /usr/bin/$$c ] || missing="$$missing $$c"; done; \
+	  command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || [ -x /usr/bin/$$c ] || \
+	  compgen -G "/usr/lib/postgresql/*/bin/$$c" >/dev/null || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages (missing:$$missing)"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "error: run as root to install: $(DEBIAN_TOOLS)" >&2; exit 1; fi; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq --no-install-recommends $(DEBIAN_TOOLS) >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEBIAN_TOOLS) >/dev/null; }; \
-	  for s in redis-server prometheus prometheus-alertmanager prometheus-redis-exporter; do \
+	  for s in redis-server prometheus prometheus-alertmanager prometheus-redis-exporter postgresql; do \
 	    systemctl disable --now $$s >/dev/null 2>&1 || service $$s stop >/dev/null 2>&1 || true; done; \
 	fi
 

@@ -5,7 +5,7 @@
     cachectl warm --plan FILE
     cachectl invalidate --key K | --pattern service:entity[:id] | --bump service:entity --from v1
                         [--edge-url URL] [--edge-prefix HOST/PATH] [--edge-tag TAG]
-                        [--edge-everything]
+                        [--edge-everything] [--cloudflare-plan PLAN]
     cachectl failover --node HOST:PORT [--force]
     cachectl rebalance [--use-empty-masters] [--simulate]
     cachectl backup ...   (backup, list, restore, load: see `cachectl backup --help`)
@@ -395,6 +395,15 @@ def invalidate_command(
             help="Cloudflare API base URL (default: the public API).",
         ),
     ] = None,
+    cloudflare_plan: Annotated[
+        str | None,
+        typer.Option(
+            "--cloudflare-plan",
+            envvar=edge.PLAN_ENV,
+            help="The zone's plan (free, pro, business, enterprise): items per purge call "
+            "(default: what every plan accepts).",
+        ),
+    ] = None,
     node: NodeOption = None,
     password_file: PasswordFileOption = None,
     user: UserOption = None,
@@ -429,6 +438,7 @@ def invalidate_command(
             prefixes=edge_prefix or [],
             tags=edge_tag or [],
             everything=edge_everything,
+            batch=edge.purge_batch(cloudflare_plan),
         )
         if not (keys or selection or version or purges):
             raise CachectlError(

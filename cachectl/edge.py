@@ -3,9 +3,11 @@
 
 One request purges one kind of target (Cloudflare rejects a body that mixes files, prefixes and
 tags), so `purge_requests` splits the operator's targets into one request per kind and per batch
-of at most `PURGE_BATCH` items — the per-request limit of the smallest plans, so the same
-command works on every zone. Prefixes are host and path without a scheme (`www.example.com/css`),
-which is how the API takes them; a URL given with a scheme is stripped of it.
+of at most the zone plan's items per call (stackconfig.cloudflare_plans); without a plan, the
+smallest plan's, so the same command works on every zone. Targets are checked by the rule the
+invalidation events use (cachekit.events: `edge_url`, `edge_prefix`, `edge_tag`): prefixes are
+host and path without a scheme (`www.example.com/css`), which is how the API takes them; a
+prefix given with a scheme is stripped of it.
 
 The token comes from CLOUDFLARE_API_TOKEN only (a flag would show in `ps`); the API's base URL
 can be changed (CLOUDFLARE_BASE_URL, `--cloudflare-base-url`) so tests talk to a fake API.
@@ -14,14 +16,19 @@ can be changed (CLOUDFLARE_BASE_URL, `--cloudflare-base-url`) so tests talk to a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from cachectl.connection import CachectlError
+from cachectl.errors import UsageError
 from cachectl.wording import count_plural
+from cachekit.events import InvalidEdgeTarget, edge_prefix, edge_tag, edge_url
+from stackconfig.cloudflare_plans import PLANS
 
-PURGE_BATCH = 30
+SMALLEST_PURGE_BATCH = min(row.purge_items_per_request for row in PLANS.values())
+"""Items per purge call that every plan accepts: the batch when the zone's plan is not given."""
+PLAN_ENV = "CLOUDFLARE_PLAN"
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
 ZONE_ENV = "CLOUDFLARE_ZONE_ID"
 BASE_URL_ENV = "CLOUDFLARE_BASE_URL"
@@ -47,11 +54,23 @@ class PurgeRequest:
         return f"{count_plural(len(self.items), self.kind)}: {', '.join(self.items)}"
 
 
-def _strip_scheme(prefix: str) -> str:
-    for scheme in ("https://", "http://"):
-        if prefix.lower().startswith(scheme):
-            return prefix[len(scheme) :]
-    return prefix
+def purge_batch(plan: str | None) -> int:
+    """Items per purge call on the zone's `plan` (any plan's limit when None)."""
+    if plan is None:
+        return SMALLEST_PURGE_BATCH
+    if plan not in PLANS:
+        raise UsageError(f"--cloudflare-plan {plan!r}: one of {', '.join(PLANS)}")
+    return PLANS[plan].purge_items_per_request
+
+
+def _checked(check: Callable[[str], str], option: str, values: Sequence[str]) -> list[str]:
+    checked: list[str] = []
+    for value in values:
+        try:
+            checked.append(check(value))
+        except InvalidEdgeTarget as error:
+            raise UsageError(f"{option} {value!r}: {error}") from None
+    return checked
 
 
 def _batches(kind: str, items: Sequence[str], size: int) -> list[PurgeRequest]:
@@ -68,7 +87,7 @@ def purge_requests(
     prefixes: Sequence[str] = (),
     tags: Sequence[str] = (),
     everything: bool = False,
-    batch: int = PURGE_BATCH,
+    batch: int = SMALLEST_PURGE_BATCH,
 ) -> list[PurgeRequest]:
     """The calls that purge these targets. Everything excludes the other kinds: a zone-wide
     purge already covers them, and asking for both is more likely a mistake than a wish."""
@@ -78,22 +97,10 @@ def purge_requests(
         raise CachectlError("--edge-everything purges the whole zone: give it alone")
     if everything:
         return [PurgeRequest("purge_everything")]
-    for url in urls:
-        if not url.lower().startswith(("https://", "http://")):
-            raise CachectlError(f"--edge-url {url!r}: give the full URL with http(s)://")
-    for prefix in prefixes:
-        if "/" not in _strip_scheme(prefix).strip("/"):
-            raise CachectlError(
-                f"--edge-prefix {prefix!r}: give host and path, e.g. www.example.com/catalog"
-                " (a host alone would purge the whole host; use a tag or --edge-everything)"
-            )
-    for tag in tags:
-        if not tag.strip() or "," in tag:
-            raise CachectlError(f"--edge-tag {tag!r}: one tag per option, without commas")
     return (
-        _batches("files", urls, batch)
-        + _batches("prefixes", [_strip_scheme(p) for p in prefixes], batch)
-        + _batches("tags", [t.strip() for t in tags], batch)
+        _batches("files", _checked(edge_url, "--edge-url", urls), batch)
+        + _batches("prefixes", _checked(edge_prefix, "--edge-prefix", prefixes), batch)
+        + _batches("tags", _checked(edge_tag, "--edge-tag", tags), batch)
     )
 
 

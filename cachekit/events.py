@@ -16,7 +16,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -207,23 +207,49 @@ def _check_key(key: str, path: str) -> str:
     return key
 
 
-def _check_url(url: str, path: str) -> str:
-    if not url.lower().startswith(("https://", "http://")) or any(c.isspace() for c in url):
-        raise _fail(path, url, "a full URL with http(s):// and no whitespace")
+class InvalidEdgeTarget(ValueError):
+    """An edge target Cloudflare would refuse or misread; the message says what is allowed."""
+
+
+MAX_TAG_LENGTH = 1024
+"""Characters in one cache tag (Cloudflare's limit for a tag in a purge call)."""
+
+_SCHEMES = ("https://", "http://")
+
+
+def edge_url(url: str) -> str:
+    """A URL to purge as Cloudflare takes it: the full URL with its scheme, no whitespace."""
+    if not url.lower().startswith(_SCHEMES) or any(c.isspace() for c in url):
+        raise InvalidEdgeTarget("a full URL with http(s):// and no whitespace")
     return url
 
 
-def _check_prefix(prefix: str, path: str) -> str:
-    bare = prefix.split("://", 1)[-1]
-    if "/" not in bare.strip("/") or any(c.isspace() for c in prefix):
-        raise _fail(path, prefix, "host and path, e.g. www.example.com/api/prices")
+def edge_prefix(prefix: str) -> str:
+    """A prefix to purge as Cloudflare takes it: host and path without the scheme. A host alone
+    is refused: it would purge the whole host, which is a purge by hostname, not by prefix."""
+    bare = prefix[prefix.index("://") + 3 :] if prefix.lower().startswith(_SCHEMES) else prefix
+    if "://" in bare or "/" not in bare.strip("/") or any(c.isspace() for c in prefix):
+        raise InvalidEdgeTarget(
+            "host and path, e.g. www.example.com/api/prices (a host alone would purge the whole "
+            "host)"
+        )
     return bare
 
 
-def _check_tag(tag: str, path: str) -> str:
-    if "," in tag or tag != tag.strip() or len(tag) > 1024:
-        raise _fail(path, tag, "one cache tag, without commas or surrounding spaces")
+def edge_tag(tag: str) -> str:
+    """One cache tag as the Worker sets it in `Cache-Tag` (a comma separates tags there)."""
+    if not tag or "," in tag or tag != tag.strip() or len(tag) > MAX_TAG_LENGTH:
+        raise InvalidEdgeTarget(
+            f"one cache tag of 1-{MAX_TAG_LENGTH} characters, without commas or surrounding spaces"
+        )
     return tag
+
+
+def _edge_target(check: Callable[[str], str], value: str, path: str) -> str:
+    try:
+        return check(value)
+    except InvalidEdgeTarget as error:
+        raise _fail(path, value, str(error)) from None
 
 
 def _entity(document: Mapping[str, Any], path: str) -> EntityRef:
@@ -320,15 +346,15 @@ def event_from_document(document: object) -> InvalidationEvent:
     ]
     edge = EdgeTargets(
         tuple(
-            _check_url(u, f"edge.urls[{i}]")
+            _edge_target(edge_url, u, f"edge.urls[{i}]")
             for i, u in enumerate(_strings(edge_doc.get("urls"), "edge.urls"))
         ),
         tuple(
-            _check_prefix(p, f"edge.prefixes[{i}]")
+            _edge_target(edge_prefix, p, f"edge.prefixes[{i}]")
             for i, p in enumerate(_strings(edge_doc.get("prefixes"), "edge.prefixes"))
         ),
         tuple(
-            _check_tag(t, f"edge.tags[{i}]")
+            _edge_target(edge_tag, t, f"edge.tags[{i}]")
             for i, t in enumerate(_strings(edge_doc.get("tags"), "edge.tags"))
         ),
     )

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from cachectl.connection import CachectlError, ConnectionSettings, parse_endpoint, parse_endpoints
-from cachectl.credentials import read_credentials
-from invalidator.consumer import ConsumerSettings
+from cachectl.connection import CachectlError, ConnectionSettings, parse_endpoint
+from invalidator.consumer import DEFAULT_MAX_DELIVERIES, ConsumerSettings
 from invalidator.metrics import InvalidatorMetrics
+from invalidator.options import (
+    EXIT_USAGE,
+    UsageError,
+    positive,
+    redis_connection,
+    required_file,
+    stop_on_signals,
+)
 from invalidator.webhook import (
     DEFAULT_TOLERANCE,
     SecretFileError,
@@ -29,12 +34,6 @@ from invalidator.webhook import (
     redis_first_use,
 )
 from stackconfig.cloudflare_plans import PLANS
-
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,25 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-secret-file", default=env("INVALIDATOR_WEBHOOK_SECRET_FILE"))
     parser.add_argument("--listen", default=env("INVALIDATOR_LISTEN", "0.0.0.0:8080"))
     parser.add_argument("--claim-idle", default=env("INVALIDATOR_CLAIM_IDLE_SECONDS", "30"))
+    parser.add_argument(
+        "--max-deliveries",
+        default=env("INVALIDATOR_MAX_DELIVERIES", str(DEFAULT_MAX_DELIVERIES)),
+        help="deliveries of one entry before it goes to the dead-letter stream",
+    )
     parser.add_argument("--name", default=env("HOSTNAME") or socket.gethostname())
     return parser
-
-
-def _positive(text: str, option: str, *, integer: bool = False) -> float:
-    try:
-        number = int(text) if integer else float(text)
-    except ValueError:
-        number = -1
-    if number <= 0:
-        kind = "a positive whole number" if integer else "a positive number"
-        raise UsageError(f"{option} {text!r}: {kind}")
-    return number
-
-
-def _file(value: str | None, option: str) -> Path:
-    if not value:
-        raise UsageError(f"{option}: required (a file mounted from a Secret)")
-    return Path(value)
 
 
 def _token(path: Path) -> str:
@@ -87,28 +74,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if options.plan not in PLANS:
             raise UsageError(f"--plan {options.plan!r}: one of {', '.join(PLANS)}")
-        replicas = int(_positive(options.replicas, "--replicas", integer=True))
-        claim_idle = _positive(options.claim_idle, "--claim-idle")
+        replicas = int(positive(options.replicas, "--replicas", integer=True))
+        claim_idle = positive(options.claim_idle, "--claim-idle")
+        max_deliveries = int(positive(options.max_deliveries, "--max-deliveries", integer=True))
         if not options.zone_id:
             raise UsageError("--zone-id: required (the Cloudflare zone to purge)")
         listen = parse_endpoint(options.listen)
-        connection = ConnectionSettings(
-            seeds=tuple(parse_endpoints(options.node)),
-            # The one credential reader of cachectl: the same rules for every Redis client.
-            credentials=read_credentials(
-                {},
-                password_file=_file(options.redis_password_file, "--redis-password-file"),
-                user=options.redis_user or None,
-            ),
-        )
-        secret = read_secret(_file(options.webhook_secret_file, "--webhook-secret-file"))
-        token = _token(_file(options.cloudflare_token_file, "--cloudflare-token-file"))
+        connection = redis_connection(options.node, options.redis_user, options.redis_password_file)
+        secret = read_secret(required_file(options.webhook_secret_file, "--webhook-secret-file"))
+        token = _token(required_file(options.cloudflare_token_file, "--cloudflare-token-file"))
     except (UsageError, CachectlError, SecretFileError) as error:
         print(f"invalidator: {error}", file=sys.stderr)
         return EXIT_USAGE
-    return _serve(
-        options, connection, secret, token, replicas, claim_idle, listen.host, listen.port
-    )
+    settings = ConsumerSettings(claim_idle=claim_idle, max_deliveries=max_deliveries)
+    return _serve(options, connection, secret, token, replicas, settings, listen.host, listen.port)
 
 
 def _serve(
@@ -117,7 +96,7 @@ def _serve(
     secret: bytes,
     token: str,
     replicas: int,
-    claim_idle: float,
+    settings: ConsumerSettings,
     host: str,
     port: int,
 ) -> int:
@@ -133,9 +112,7 @@ def _serve(
         base_url=options.cloudflare_base_url,
     )
     try:
-        consumer = Consumer(
-            options.name, connection, purger, metrics, ConsumerSettings(claim_idle=claim_idle)
-        )
+        consumer = Consumer(options.name, connection, purger, metrics, settings)
     except CachectlError as error:
         print(f"invalidator: {error}", file=sys.stderr)
         return 1
@@ -146,13 +123,7 @@ def _serve(
         host=host,
         port=port,
     ).start()
-    stopping = threading.Event()
-
-    def stop(signum: int, frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals()
     try:
         while not stopping.is_set():
             try:

@@ -6,6 +6,11 @@ consumer claims it with XAUTOCLAIM once it has been idle `claim_idle` seconds, a
 again — deleting and purging twice is harmless. Idempotency by event id: after applying, the id
 goes into a seen-set (`SET NX EX`) and an id found there is acknowledged without applying.
 
+An entry that keeps failing (Redis refuses, Cloudflare is down) is not retried forever: the
+stream counts its deliveries (XPENDING's times-delivered; every claim adds one), and an entry
+claimed for a delivery beyond `max_deliveries` is moved to the dead-letter stream with that count
+and acknowledged, so one poisoned entry cannot hold a consumer's batch for ever.
+
 Events are applied in batches (one XREADGROUP reads up to `batch` entries): their keys are
 unlinked, their edge targets merged and purged in as few calls as the plan allows, then all are
 acknowledged together. An entry that is not a valid event is moved to the dead-letter stream and
@@ -39,6 +44,10 @@ SEEN_PREFIX = "cache-invalidation:seen:"
 DEAD_LETTER_SUFFIX = ":dead"
 DEFAULT_SEEN_TTL = 24 * 3600
 """Seconds an applied id is remembered: longer than any redelivery (claims, publisher retries)."""
+DEFAULT_MAX_DELIVERIES = 20
+"""Deliveries before an entry is dead-lettered: with claims every `claim_idle` (30 s), about ten
+minutes of retries — longer than a Redis failover or a short Cloudflare incident."""
+DEAD_LETTER_MAXLEN = 10_000
 
 
 class Purger(Protocol):
@@ -55,6 +64,8 @@ class ConsumerSettings:
     claim_idle: float = 30.0
     """Seconds an entry stays pending with its consumer before another claims it."""
     seen_ttl: int = DEFAULT_SEEN_TTL
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    """Deliveries of one entry (the first read and every claim) before it is dead-lettered."""
 
     @property
     def dead_letter_stream(self) -> str:
@@ -100,7 +111,8 @@ class Consumer:
     # ---- reading ---------------------------------------------------------------------------
 
     def claim_stale(self) -> list[Entry]:
-        """Pending entries idle longer than `claim_idle`, now this consumer's."""
+        """Pending entries idle longer than `claim_idle`, now this consumer's; those claimed for
+        a delivery beyond `max_deliveries` are dead-lettered instead of returned."""
         reply: Any = self.client.xautoclaim(
             self.settings.stream,
             self.settings.group,
@@ -109,7 +121,66 @@ class Consumer:
             start_id="0-0",
             count=self.settings.batch,
         )
-        return [(entry_id, fields) for entry_id, fields in reply[1] if fields is not None]
+        claimed = [(str(entry_id), fields) for entry_id, fields in reply[1] if fields is not None]
+        if not claimed:
+            return []
+        deliveries = self._deliveries([entry_id for entry_id, _ in claimed])
+        exhausted = [
+            (entry_id, fields, deliveries[entry_id])
+            for entry_id, fields in claimed
+            if deliveries.get(entry_id, 0) > self.settings.max_deliveries
+        ]
+        if exhausted:
+            self._dead_letter_exhausted(exhausted)
+        gone = {entry_id for entry_id, _, _ in exhausted}
+        return [(entry_id, fields) for entry_id, fields in claimed if entry_id not in gone]
+
+    def _deliveries(self, entry_ids: list[str]) -> dict[str, int]:
+        """How often each entry has been delivered, this claim included (XPENDING's counter)."""
+        pipe: Any = self.client.pipeline(transaction=False)
+        for entry_id in entry_ids:
+            pipe.xpending_range(
+                self.settings.stream, self.settings.group, entry_id, entry_id, 1, self.name
+            )
+        counts: dict[str, int] = {}
+        for rows in pipe.execute():
+            for row in rows:
+                message_id = row["message_id"]
+                entry_id = message_id.decode() if isinstance(message_id, bytes) else message_id
+                counts[str(entry_id)] = int(row["times_delivered"])
+        return counts
+
+    def _dead_letter_exhausted(self, exhausted: list[tuple[str, dict[str, str], int]]) -> None:
+        for entry_id, fields, deliveries in exhausted:
+            try:
+                kind = parse_event(fields.get(EVENT_FIELD, "")).kind
+            except InvalidEvent:
+                kind = "invalid"
+            # This claim counts as a delivery but applies nothing: the attempts were the others.
+            attempts = deliveries - 1
+            self._dead_letter(
+                entry_id,
+                fields,
+                f"not applied in {attempts} deliveries (Redis or the edge failed each time)",
+                deliveries=attempts,
+            )
+            self.metrics.dead_lettered.labels(kind, "max_deliveries").inc()
+        # Copied first, acknowledged after: a crash in between leaves a copy and a pending entry,
+        # never neither.
+        self.client.xack(
+            self.settings.stream, self.settings.group, *[entry_id for entry_id, _, _ in exhausted]
+        )
+
+    def _dead_letter(
+        self, entry_id: str, fields: dict[str, str], error: str, *, deliveries: int | None = None
+    ) -> None:
+        counted = {} if deliveries is None else {"deliveries": str(deliveries)}
+        self.client.xadd(
+            self.settings.dead_letter_stream,
+            {**fields, "error": error, "entry": entry_id, **counted},
+            maxlen=DEAD_LETTER_MAXLEN,
+            approximate=True,
+        )
 
     def read_new(self, block: float | None = None) -> list[Entry]:
         wait = self.settings.block if block is None else block
@@ -153,12 +224,8 @@ class Consumer:
                 event = parse_event(fields.get(EVENT_FIELD, ""))
             except InvalidEvent as error:
                 self.metrics.failed.labels("invalid", "invalid").inc()
-                self.client.xadd(
-                    self.settings.dead_letter_stream,
-                    {**fields, "error": str(error), "entry": entry_id},
-                    maxlen=10_000,
-                    approximate=True,
-                )
+                self.metrics.dead_lettered.labels("invalid", "invalid").inc()
+                self._dead_letter(entry_id, fields, str(error))
                 done.append(entry_id)
                 continue
             self.metrics.received.labels("stream", event.kind).inc()

@@ -29,6 +29,13 @@ class InvalidatorMetrics:
             ["kind", "stage"],
             registry=self.registry,
         )
+        self.dead_lettered = Counter(
+            "invalidation_events_dead_lettered",
+            "Entries moved to the dead-letter stream and acknowledged, by reason (invalid: not "
+            "an event; max_deliveries: failed on every delivery).",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
         self.duplicates = Counter(
             "invalidation_events_duplicate",
             "Events whose id was applied already: acknowledged without applying again.",

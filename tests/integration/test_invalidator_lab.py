@@ -20,8 +20,6 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
-from cachectl.connection import ConnectionSettings, Endpoint
-from cachectl.credentials import Credentials
 from cachekit.events import EdgeTargets, EntityRef, VersionBump, new_event, publish
 from cachekit.keys import cache_key
 from invalidator.consumer import Consumer, ConsumerSettings
@@ -36,8 +34,15 @@ from invalidator.webhook import (
     sign,
 )
 from lab.cluster import RedisLab, free_node_port
-from tests.support import redis_lab as redis_lab_fixtures
-from tests.support.invalidator_support import TOKEN, ZONE, FakeClock, FakeCloudflare, failure
+from tests.support.invalidator_support import (
+    TOKEN,
+    ZONE,
+    FakeClock,
+    FakeCloudflare,
+    failure,
+    lab_connection,
+    small_acl_lab,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,19 +52,8 @@ PRICE_URL = "https://shop.example.com/api/prices/12345"
 
 @pytest.fixture(scope="module")
 def small_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisLab]:
-    redis_lab_fixtures.require_redis_tools()
-    lab = RedisLab(
-        redis_lab_fixtures.lab_conf(),
-        primaries=3,
-        replicas=0,
-        base_dir=tmp_path_factory.mktemp("invalidator-lab"),
-        # The pods' ACL mode: the service connects as the `operator` user, `default` is off.
-        acl_users=True,
-    )
-    try:
-        yield lab.start()
-    finally:
-        lab.close()
+    with small_acl_lab(tmp_path_factory.mktemp("invalidator-lab")) as lab:
+        yield lab
 
 
 @pytest.fixture
@@ -67,14 +61,6 @@ def cloudflare() -> Iterator[FakeCloudflare]:
     fake = FakeCloudflare()
     yield fake
     fake.close()
-
-
-def connection(lab: RedisLab) -> ConnectionSettings:
-    node = lab.nodes[0]
-    return ConnectionSettings(
-        seeds=(Endpoint(node.host, node.port),),
-        credentials=Credentials(lab.username, lab.password),
-    )
 
 
 class Rig:
@@ -88,7 +74,7 @@ class Rig:
         self.consumers: list[Consumer] = []
 
     def consumer(
-        self, name: str, *, attempts: int = 3, claim_idle: float = 30.0
+        self, name: str, *, attempts: int = 3, claim_idle: float = 30.0, max_deliveries: int = 20
     ) -> tuple[Consumer, InvalidatorMetrics]:
         metrics = InvalidatorMetrics()
         clock = FakeClock()
@@ -101,8 +87,13 @@ class Rig:
             attempts=attempts,
             sleep=clock.sleep,
         )
-        settings = ConsumerSettings(stream=self.settings.stream, block=0.05, claim_idle=claim_idle)
-        consumer = Consumer(name, connection(self.lab), purger, metrics, settings)
+        settings = ConsumerSettings(
+            stream=self.settings.stream,
+            block=0.05,
+            claim_idle=claim_idle,
+            max_deliveries=max_deliveries,
+        )
+        consumer = Consumer(name, lab_connection(self.lab), purger, metrics, settings)
         self.consumers.append(consumer)
         return consumer, metrics
 
@@ -206,6 +197,59 @@ def test_a_failure_between_redis_and_the_edge_is_retried_by_another_consumer(rig
     assert value(metrics, "invalidation_stream_pending") == 0
 
 
+def test_an_entry_that_fails_every_delivery_is_dead_lettered_after_the_limit(rig: Rig) -> None:
+    # Two consumers take turns, as replicas do; the edge refuses every purge.
+    first, first_metrics = rig.consumer("first", attempts=1, claim_idle=0.0, max_deliveries=3)
+    second, second_metrics = rig.consumer("second", attempts=1, claim_idle=0.0, max_deliveries=3)
+    _, event = price_event("9009")
+    healthy_key, healthy = price_event("9010")
+    publish(rig.client, event, stream=rig.settings.stream)
+    rig.cloudflare.always = failure(503, "unavailable")
+
+    assert first.run_once() == 0  # delivery 1 (read)
+    assert second.run_once() == 0  # delivery 2 (claimed from the first)
+    assert first.run_once() == 0  # delivery 3 (claimed back)
+    pending = rig.client.xpending_range(rig.settings.stream, "invalidator", "-", "+", 10)
+    assert [row["times_delivered"] for row in pending] == [3]
+    assert rig.client.xlen(rig.settings.dead_letter_stream) == 0
+
+    # The 4th delivery would go beyond the limit: the entry moves to the dead-letter stream,
+    # untouched, and leaves the pending list; a healthy entry behind it is applied as usual.
+    rig.cloudflare.always = None
+    rig.client.set(healthy_key, "1")
+    publish(rig.client, healthy, stream=rig.settings.stream)
+    assert second.run_once() == 1
+    assert rig.client.exists(healthy_key) == 0
+
+    dead = rig.client.xrange(rig.settings.dead_letter_stream)
+    assert len(dead) == 1
+    fields = dead[0][1]
+    assert fields["event"] == event.to_json()
+    assert fields["deliveries"] == "3"
+    assert "not applied in 3 deliveries" in fields["error"]
+    assert rig.client.xpending(rig.settings.stream, "invalidator")["pending"] == 0
+    assert (
+        value(
+            second_metrics,
+            "invalidation_events_dead_lettered_total",
+            kind="price_change",
+            reason="max_deliveries",
+        )
+        == 1
+    )
+    failed = [
+        value(m, "invalidation_events_failed_total", kind="price_change", stage="edge")
+        for m in (first_metrics, second_metrics)
+    ]
+    assert failed == [2, 1]
+    # Three failed purges of the dead entry's URL, then one of the healthy event's only.
+    assert [body["files"] for body in rig.cloudflare.purge_bodies] == [
+        ["https://shop.example.com/api/prices/9009"]
+    ] * 3 + [["https://shop.example.com/api/prices/9010"]]
+    assert second.run_once() == 0
+    assert rig.client.xlen(rig.settings.dead_letter_stream) == 1
+
+
 def test_entity_patterns_and_version_bumps_use_the_key_convention(rig: Rig) -> None:
     consumer, _ = rig.consumer("a")
     doomed = [
@@ -239,6 +283,10 @@ def test_an_invalid_entry_goes_to_the_dead_letter_stream(rig: Rig) -> None:
     dead = rig.client.xrange(rig.settings.dead_letter_stream)
     assert len(dead) == 1 and "schema" in dead[0][1]["error"]
     assert value(metrics, "invalidation_events_failed_total", kind="invalid", stage="invalid") == 1
+    assert (
+        value(metrics, "invalidation_events_dead_lettered_total", kind="invalid", reason="invalid")
+        == 1
+    )
     assert rig.cloudflare.purge_bodies == []
 
 

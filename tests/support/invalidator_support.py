@@ -1,15 +1,46 @@
-"""Shared pieces of the invalidator's tests: a fake Cloudflare purge API whose answers a test
-scripts, and a fake clock whose sleeps advance it (rate limits checked without waiting)."""
+"""Shared pieces of the invalidator's tests: the small lab they run on, a fake Cloudflare purge
+API whose answers a test scripts, and a fake clock whose sleeps advance it (rate limits checked
+without waiting)."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from cachectl.connection import ConnectionSettings, Endpoint
+from cachectl.credentials import Credentials
+from lab.cluster import RedisLab
+from tests.support import redis_lab as redis_lab_fixtures
 from tests.support.loopback_http import LoopbackServer, Reply, Request
 
 ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
 TOKEN = "test-token-not-a-secret"
+
+
+@contextmanager
+def small_acl_lab(base_dir: Path) -> Iterator[RedisLab]:
+    """Three primaries, no replicas, in the pods' ACL mode: the service connects as the
+    `operator` user, `default` is off."""
+    redis_lab_fixtures.require_redis_tools()
+    lab = RedisLab(
+        redis_lab_fixtures.lab_conf(), primaries=3, replicas=0, base_dir=base_dir, acl_users=True
+    )
+    try:
+        yield lab.start()
+    finally:
+        lab.close()
+
+
+def lab_connection(lab: RedisLab) -> ConnectionSettings:
+    """How the service reaches the lab: its first node as the seed, the operator's password."""
+    node = lab.nodes[0]
+    return ConnectionSettings(
+        seeds=(Endpoint(node.host, node.port),),
+        credentials=Credentials(lab.username, lab.password),
+    )
 
 
 def _ok(number: int) -> Reply:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from cachectl.connection import CachectlError
-from cachectl.edge import PURGE_BATCH, PurgeRequest, purge_requests, zone_and_token
+from cachectl.edge import SMALLEST_PURGE_BATCH, PurgeRequest, purge_requests, zone_and_token
 
 
 def test_each_kind_gets_its_own_request() -> None:
     requests = purge_requests(
         urls=["https://shop.example.com/css/site.css"],
         prefixes=["https://shop.example.com/catalog/", "shop.example.com/api/products"],
-        tags=["product-123", " catalog "],
+        tags=["product-123", "catalog"],
     )
     assert [r.body for r in requests] == [
         {"files": ["https://shop.example.com/css/site.css"]},
@@ -22,9 +22,9 @@ def test_each_kind_gets_its_own_request() -> None:
 
 
 def test_long_lists_are_split_into_batches_without_duplicates() -> None:
-    tags = [f"tag-{n}" for n in range(PURGE_BATCH * 2 + 5)] + ["tag-0"]
+    tags = [f"tag-{n}" for n in range(SMALLEST_PURGE_BATCH * 2 + 5)] + ["tag-0"]
     requests = purge_requests(tags=tags)
-    assert [len(r.items) for r in requests] == [PURGE_BATCH, PURGE_BATCH, 5]
+    assert [len(r.items) for r in requests] == [SMALLEST_PURGE_BATCH, SMALLEST_PURGE_BATCH, 5]
     assert [item for r in requests for item in r.items] == tags[:-1]
     assert [len(r.items) for r in purge_requests(tags=tags[:7], batch=3)] == [3, 3, 1]
 
@@ -42,8 +42,8 @@ def test_everything_is_a_single_request_and_stands_alone() -> None:
         ({"urls": ["shop.example.com/a.css"]}, "full URL"),
         ({"prefixes": ["https://shop.example.com/"]}, "host and path"),
         ({"prefixes": ["shop.example.com"]}, "host and path"),
-        ({"tags": ["a,b"]}, "one tag per option"),
-        ({"tags": [" "]}, "one tag per option"),
+        ({"tags": ["a,b"]}, "one cache tag"),
+        ({"tags": [" "]}, "one cache tag"),
         ({"tags": ["a"], "batch": 0}, "at least 1"),
     ],
 )

@@ -1,6 +1,7 @@
 """The invalidation alerts under promtool: lag p95 above 10 s for 5 minutes fires, below does
 not; a pending list that grows past 100 for 15 minutes fires, a large but shrinking one does
-not; every alert's runbook section exists."""
+not; a dead-lettered event fires until 15 minutes have passed; every alert's runbook section
+exists."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from components.monitoring.invalidation_rules import (
+    DEAD_LETTER_ALERT,
     INVALIDATION_GROUP,
     LAG_ALERT,
     PENDING_ALERT,
@@ -95,6 +97,36 @@ def test_pending_alert_fires_when_the_list_keeps_growing(tmp_path: Path) -> None
                 ],
             },
             {"input_series": draining, "alert_rule_test": [silent(PENDING_ALERT, "35m")]},
+        ],
+    )
+
+
+def test_dead_letter_alert_fires_on_any_dead_lettered_event_and_clears(tmp_path: Path) -> None:
+    warning = {"severity": "warning", "escalation": "team"}
+    # One replica moves one event at minute 20; the other moves none.
+    moved = [
+        {
+            "series": 'invalidation_events_dead_lettered_total{kind="price_change",'
+            'reason="max_deliveries",pod="invalidator-0"}',
+            "values": "0x20 1x40",
+        },
+        {
+            "series": 'invalidation_events_dead_lettered_total{kind="price_change",'
+            'reason="max_deliveries",pod="invalidator-1"}',
+            "values": "0x60",
+        },
+    ]
+    promtool_test(
+        tmp_path,
+        [
+            {
+                "input_series": moved,
+                "alert_rule_test": [
+                    silent(DEAD_LETTER_ALERT, "15m"),
+                    fires(DEAD_LETTER_ALERT, "25m", {**warning, "reason": "max_deliveries"}),
+                    silent(DEAD_LETTER_ALERT, "50m"),
+                ],
+            }
         ],
     )
 

@@ -36,6 +36,8 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *changes: str) -> tu
         (["--plan", "gold"], "--plan 'gold': one of free, pro, business, enterprise"),
         (["--replicas", "0"], "--replicas '0': a positive whole number"),
         (["--claim-idle", "soon"], "--claim-idle 'soon': a positive number"),
+        (["--max-deliveries", "0"], "--max-deliveries '0': a positive whole number"),
+        (["--max-deliveries", "2.5"], "--max-deliveries '2.5': a positive whole number"),
         (["--zone-id", ""], "--zone-id: required"),
         (["--listen", "nowhere"], "bad node address 'nowhere'"),
         (["--webhook-secret-file", ""], "--webhook-secret-file: required"),
