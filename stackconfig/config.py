@@ -703,6 +703,7 @@ def _check_cdn(cdn: CdnConfig, problems: Problems, other_zones: Collection[str] 
                 "remove it from one of the two",
             )
 
+
 def _check_cdn_plan(cdn: CdnConfig, problems: Problems, other_zones: Collection[str]) -> None:
     """What the zone's plan cannot serve (stackconfig/cloudflare_plans.py), and names the zone
     must hold."""

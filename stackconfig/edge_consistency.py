@@ -106,7 +106,7 @@ class EventPurgedClass:
     edge_ttl: int = setting(
         600,
         "Edge TTL in seconds of the event-purged paths: the backstop when an event is lost.",
-        why="ADR-011's short tier (5-15 min, frequently changing data); events purge sooner.",
+        why="Within ADR-011's short tier (frequently changing data); events purge sooner.",
         checks=(between(_SHORT_LOW, _SHORT_HIGH),),
     )
 
@@ -133,7 +133,6 @@ def path_cache_tag(url: str) -> str | None:
         return None
     tag = PATH_TAG_PREFIX + parts.hostname.lower() + quote(path, safe=TAG_SAFE)
     return tag[:MAX_CACHE_TAG_LENGTH]
-
 
 
 def consistency_for_path(

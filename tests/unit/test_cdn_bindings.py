@@ -11,7 +11,7 @@ import pytest
 from components.cdn import worker_module as bindings_module
 from components.cdn.bindings import render_worker_bindings
 from components.cdn.worker_module import default_worker_bindings
-from stackconfig.edge_consistency import EventPurgedClass
+from stackconfig.edge_consistency import EdgeConsistency, EventPurgedClass
 from stackconfig.tiers import (
     DEFAULT_BYPASS_PATHS,
     DEFAULT_PUBLIC_PATHS,
@@ -301,6 +301,8 @@ def test_worker_tiers_agree_with_the_edge_cache_rules(path: str) -> None:
     cdn = CdnConfig()
     # The Worker's rules are the edge rules' tiers, in the same order.
     assert [r.tier for r in tier_rules(cdn)] == [
-        r.tier for r in render_cache_rules(cdn) if r.tier is not None
+        r.tier
+        for r in render_cache_rules(cdn)
+        if r.tier is not None and r.consistency is EdgeConsistency.TTL
     ]
     assert tier_for_path(path) == tier_for_path(path, tier_rules(cdn), cdn.bypass_paths)
