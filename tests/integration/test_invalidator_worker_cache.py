@@ -53,18 +53,21 @@ def _require_miniflare() -> str:
 
 
 @pytest.fixture(scope="module")
-def edge() -> Iterator[str]:
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     node = _require_miniflare()
+    # A file, not a pipe: nobody reads the log while the tests run, and a full pipe would block.
+    log_path = tmp_path_factory.mktemp("edge-emulator") / "stderr.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [node, str(EMULATOR)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
         env={**os.environ, "PYTHON": str(ROOT / ".venv/bin/python")},
     )
-    stdout, stderr = process.stdout, process.stderr
-    assert stdout is not None and stderr is not None
+    stdout = process.stdout
+    assert stdout is not None
     first_line: list[str] = []
     reader = threading.Thread(target=lambda: first_line.append(stdout.readline()), daemon=True)
     reader.start()
@@ -72,7 +75,7 @@ def edge() -> Iterator[str]:
     try:
         if not first_line or not first_line[0]:
             process.kill()
-            raise AssertionError(f"the edge emulator did not start: {stderr.read()}")
+            raise AssertionError(f"the edge emulator did not start: {log_path.read_text()}")
         yield json.loads(first_line[0])["url"]
     finally:
         if process.poll() is None:
@@ -82,6 +85,7 @@ def edge() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        log.close()
 
 
 @pytest.fixture(scope="module")
