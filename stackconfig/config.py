@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, cast
 
-from stackconfig.cloudflare_plans import capabilities
-from stackconfig.edge_consistency import CACHE_API_PURGE_KINDS, EventPurgedClass
+from stackconfig.cloudflare_plans import CACHE_API_PURGE_KINDS, capabilities
+from stackconfig.edge_consistency import EventPurgedClass
 from stackconfig.settings import (
     CLOUDFLARE_ID,
     DNS_LABEL,

@@ -11,7 +11,7 @@ Two classes (ADR-011 "Consistency Guarantees"; `cachekit.consistency` is the Red
   reaches it on every plan.
 
 How a Cache API entry is purged (the Worker stores with `caches.default.put`), read from
-Cloudflare's docs — `CACHE_API_PURGE`:
+Cloudflare's docs (`stackconfig.cloudflare_plans.CACHE_API_PURGE` and its neighbours):
 
 - `cache.delete` in a Worker removes the entry in the one data center the Worker runs in only:
   useless for a global invalidation (the invalidator does not call the Worker for it).
@@ -36,38 +36,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 from stackconfig.adr import TIER_RANGES
-from stackconfig.cloudflare_plans import Source
 from stackconfig.settings import between, matches, setting
-
-CACHE_API_PURGE = Source(
-    "https://developers.cloudflare.com/workers/reference/how-the-cache-works/ (Purge assets "
-    "stored with the Cache API: cache.delete purges only the local data center; globally by purge "
-    "everything, or by Cache-Tag values the Worker appends to the stored response; a URL stored "
-    "under a custom cache key set by a Worker cannot be purged by URL: purge everything, by tag, "
-    "by host or by prefix instead)",
-    "2026-12-03",
-)
-CACHE_API_URL_PURGE = Source(
-    "https://community.cloudflare.com/t/why-doesnt-custom-purge-by-url-purge-caches-default/"
-    "129721 (a Cloudflare engineer: purge by URL is not supported for assets cached by the Cache "
-    "API; purge everything clears caches.default)",
-    "2026-12-03",
-)
-CACHE_TAG_RULES = Source(
-    "https://developers.cloudflare.com/cache/how-to/purge-cache/purge-by-tags/ (Cache-Tag: "
-    "comma-separated, printable ASCII, no spaces, case-insensitive, at most 1,024 characters per "
-    "tag in a purge call, 16 KB per header; removed before the response reaches a visitor)",
-    "2026-12-03",
-)
-PURGE_FOR_ALL_PLANS = Source(
-    "https://blog.cloudflare.com/instant-purge-for-all/ (2025-04-01: purge by URL, hostname, "
-    "tag, prefix and everything on every plan)",
-    "2026-12-03",
-)
-
-CACHE_API_PURGE_KINDS = frozenset({"tag", "prefix", "hostname", "everything"})
-"""Purge kinds that reach an entry the Worker stored with the Cache API in every data center
-(`CACHE_API_PURGE`); `url` is not one of them."""
 
 PATH_TAG_PREFIX = "path:"
 MAX_CACHE_TAG_LENGTH = 1024
