@@ -5,6 +5,10 @@ plan's items per call). Calls go through a token bucket sized from the plan's pu
 (`stackconfig.cloudflare_plans`), shared by every replica: each replica takes its `share` of the
 account's rate. A 429 waits for Retry-After, a 5xx or a network error backs off exponentially
 (with jitter); a 4xx other than 429 is a refusal that retrying cannot fix.
+
+An event's URLs are purged twice over: by URL (the zone cache's copies, filled through the cache
+rules) and by the Cache-Tag the Worker stores each copy with (`path_cache_tag`): a URL purge does
+not reach the Worker's Cache API entries (stackconfig/edge_consistency.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from cachectl.edge import PurgeRequest, purge_requests
 from cachekit.events import EdgeTargets
 from invalidator.metrics import InvalidatorMetrics
 from stackconfig.cloudflare_plans import capabilities
+from stackconfig.edge_consistency import path_cache_tag
 
 PLAN_KIND = {"files": "url", "prefixes": "prefix", "tags": "tag", "purge_everything": "everything"}
 """purge_cache's body field -> the plan table's purge kind."""
@@ -129,11 +134,13 @@ class EdgePurger:
         self._client.close()
 
     def requests_for(self, targets: EdgeTargets) -> list[PurgeRequest]:
+        worker_tags = (path_cache_tag(url) for url in targets.urls)
+        tags = tuple(dict.fromkeys([*targets.tags, *(t for t in worker_tags if t is not None)]))
         try:
             requests = purge_requests(
                 urls=targets.urls,
                 prefixes=targets.prefixes,
-                tags=targets.tags,
+                tags=tags,
                 batch=self.limits.items_per_request,
             )
         except CachectlError as error:

@@ -121,11 +121,15 @@ def cdn_section(records: Sequence[ResourceRecord]) -> str:
             if "ADR-011" in label
             else "bypass"
         )
+        if "event-purged" in label:
+            tier += ", event-purged"
         parameters = rule.get("actionParameters", {})
         edge = parameters.get("edgeTtl", {}).get("default")
         browser = parameters.get("browserTtl", {}).get("default")
         if tier == "bypass":
             holder = "nobody (never cached)"
+        elif "event-purged" in tier:
+            holder = "Worker (Cache API) alone"
         elif parameters.get("cache") is False:
             holder = "Worker (Cache API)"
         else:
@@ -135,7 +139,36 @@ def cdn_section(records: Sequence[ResourceRecord]) -> str:
         lines.append(
             f"| {patterns} | {tier} | {_duration(edge)} | {_duration(browser)} | {holder} |"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *_event_purged_lines(records)])
+
+
+def _event_purged_lines(records: Sequence[ResourceRecord]) -> list[str]:
+    """Which paths invalidation events purge, from the Worker's EVENT_PURGED binding."""
+    for record in records:
+        if record.type != "cloudflare:index/workersScript:WorkersScript":
+            continue
+        for binding in record.inputs.get("bindings", []):
+            if binding.get("name") != "EVENT_PURGED":
+                continue
+            event_purged = json.loads(str(binding.get("text", "{}")))
+            paths = [f"`{p}*`" for p in event_purged.get("pathPrefixes", [])]
+            if not paths:
+                return [
+                    "## Paths purged by events",
+                    "",
+                    "None: every cached path waits out its TTL.",
+                ]
+            return [
+                "## Paths purged by events",
+                "",
+                f"{', '.join(paths)} (matched on the decoded, lower-cased path): invalidation "
+                "events purge them by the `Cache-Tag` the Worker stores every copy with "
+                "(`path:<host><path>`) and by prefix; never served stale, browsers keep no copy, "
+                f"edge TTL {_duration(event_purged.get('edgeTtl'))} as the backstop for a lost "
+                "event (docs/invalidation.md). Other paths' URLs and prefixes in an event are "
+                "purged too, but they also expire on their tier's TTL and may be served stale.",
+            ]
+    return []
 
 
 EXTRACTORS: list[Extractor] = [redis_files, cdn_files, monitoring_files]

@@ -70,6 +70,32 @@ BROTLI_DEPRECATED = Source(
     "2026-12-03",
 )
 
+CACHE_API_PURGE = Source(
+    "https://developers.cloudflare.com/workers/reference/how-the-cache-works/ (Purge assets "
+    "stored with the Cache API: cache.delete purges only the local data center; globally by purge "
+    "everything, or by Cache-Tag values the Worker appends to the stored response; a URL stored "
+    "under a custom cache key set by a Worker cannot be purged by URL: purge everything, by tag, "
+    "by host or by prefix instead)",
+    "2026-12-03",
+)
+CACHE_API_URL_PURGE = Source(
+    "https://community.cloudflare.com/t/why-doesnt-custom-purge-by-url-purge-caches-default/"
+    "129721 (a Cloudflare engineer: purge by URL is not supported for assets cached by the Cache "
+    "API; purge everything clears caches.default)",
+    "2026-12-03",
+)
+CACHE_TAG_RULES = Source(
+    "https://developers.cloudflare.com/cache/how-to/purge-cache/purge-by-tags/ (Cache-Tag: "
+    "comma-separated, printable ASCII, no spaces, case-insensitive, at most 1,024 characters per "
+    "tag in a purge call, 16 KB per header; removed before the response reaches a visitor)",
+    "2026-12-03",
+)
+PURGE_FOR_ALL_PLANS = Source(
+    "https://blog.cloudflare.com/instant-purge-for-all/ (2025-04-01, read in a reprint of the "
+    "post: purge by URL, hostname, tag, prefix and everything on every plan)",
+    "2026-12-03",
+)
+
 SOURCES: tuple[Source, ...] = (
     RATE_LIMIT_TABLE,
     EDGE_TTL_TABLE,
@@ -80,6 +106,10 @@ SOURCES: tuple[Source, ...] = (
     PURGE_LIMITS,
     ENTRY_POINT_RULESETS,
     BROTLI_DEPRECATED,
+    CACHE_API_PURGE,
+    CACHE_API_URL_PURGE,
+    CACHE_TAG_RULES,
+    PURGE_FOR_ALL_PLANS,
 )
 
 RATE_LIMIT_PERIODS: tuple[int, ...] = (
@@ -129,6 +159,9 @@ class PlanCapabilities:
 
 
 _ALL_PURGES = frozenset({"url", "hostname", "tag", "prefix", "everything"})
+CACHE_API_PURGE_KINDS = frozenset({"tag", "prefix", "hostname", "everything"})
+"""Purge kinds that reach an entry the Worker stored with the Cache API in every data center
+(`CACHE_API_PURGE`); `url` is not one of them (`CACHE_API_URL_PURGE`)."""
 
 PLANS: Mapping[str, PlanCapabilities] = MappingProxyType(
     {
@@ -228,5 +261,10 @@ def capability_table() -> str:
         + " | ".join("yes" if p.subdomain_zones else "no" for p in PLANS.values()),
         "| plan set by ZoneSubscription | "
         + " | ".join("yes" if p.zone_subscription else "no (zone default)" for p in PLANS.values()),
+        "| purges reaching the Worker's cache | "
+        + " | ".join(
+            ", ".join(sorted(p.purge_kinds & CACHE_API_PURGE_KINDS)) or "none"
+            for p in PLANS.values()
+        ),
     ]
     return "\n".join(row if row.endswith("|") else row + " |" for row in rows)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, cast
 
-from stackconfig.cloudflare_plans import capabilities
+from stackconfig.cloudflare_plans import CACHE_API_PURGE_KINDS, capabilities
+from stackconfig.edge_consistency import EventPurgedClass
 from stackconfig.settings import (
     CLOUDFLARE_ID,
     DNS_LABEL,
@@ -299,6 +300,10 @@ class CdnConfig:
         "Path prefixes of fast-changing data, cached on the short tier (wins over medium).",
         why="ADR-011: 5-15 min for frequently changing data.",
         checks=(non_empty, matches(r"/[A-Za-z0-9/_.-]*", "path prefixes starting with '/'")),
+    )
+    event_purged: EventPurgedClass = setting(
+        EventPurgedClass(),
+        "The event-purged consistency class (paths, edgeTtl): docs/invalidation.md.",
     )
     login_paths: tuple[str, ...] = setting(
         ("/login", "/api/auth"),
@@ -688,6 +693,16 @@ def _check_cdn(cdn: CdnConfig, problems: Problems, other_zones: Collection[str] 
                     "narrow the short path",
                 )
 
+    for path in cdn.event_purged.paths:
+        bypassed = [b for b in cdn.bypass_paths if path.lower().startswith(b.lower())]
+        if bypassed:
+            problems.add(
+                "cdn.eventPurged.paths",
+                path,
+                f"it lies under the bypass path {bypassed[0]!r}, which is never cached; "
+                "remove it from one of the two",
+            )
+
 
 def _check_cdn_plan(cdn: CdnConfig, problems: Problems, other_zones: Collection[str]) -> None:
     """What the zone's plan cannot serve (stackconfig/cloudflare_plans.py), and names the zone
@@ -707,6 +722,15 @@ def _check_cdn_plan(cdn: CdnConfig, problems: Problems, other_zones: Collection[
             plan.plan,
             f"the edge needs {RATE_LIMIT_RULES} rate limiting rules (login and API); {named} "
             f"allows {plan.rate_limit_rules}",
+        )
+    # The Worker's Cache API entries are purged by tag or prefix, never by URL.
+    reaching = sorted(plan.purge_kinds & CACHE_API_PURGE_KINDS)
+    if cdn.event_purged.paths and not reaching:
+        problems.add(
+            "cdn.eventPurged.paths",
+            list(cdn.event_purged.paths),
+            f"{named} cannot purge the Worker's cache (it needs purge by tag, prefix, hostname "
+            "or everything); leave the list empty or choose a plan that can",
         )
     for key, value, allowed in (
         ("cdn.rateLimitPeriod", cdn.rate_limit_period, plan.rate_limit_periods()),

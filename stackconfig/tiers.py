@@ -145,6 +145,8 @@ dropped from the cache key; a trailing `*` makes the entry a prefix."""
 def format_duration(seconds: int) -> str:
     """Seconds for people: `2 h`, `10 min`, `45 s` (Prometheus syntax, `5m`, is
     stackconfig.thresholds.prometheus_duration)."""
+    if seconds == 0:
+        return "0 s"
     if seconds % 3600 == 0:
         return f"{seconds // 3600} h"
     if seconds % 60 == 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from stackconfig.edge_consistency import EventPurgedClass
 from stackconfig.tiers import CacheTier, TierRule
 
 
@@ -35,6 +36,7 @@ def render_worker_bindings(
     session_cookie: str,
     tracking_params: Sequence[str],
     public_paths: Sequence[str],
+    event_purged: EventPurgedClass,
 ) -> dict[str, str]:
     """Binding name -> value for the Worker, keys sorted.
 
@@ -47,6 +49,8 @@ def render_worker_bindings(
       between equally long prefixes goes to the later rule).
     - `TRACKING_PARAMS`: JSON list of query parameter names dropped from the cache key (`x*` is
       a prefix).
+    - `EVENT_PURGED`: JSON {pathPrefixes, edgeTtl}: the event-purged consistency class
+      (stackconfig/edge_consistency.py), whatever tier its paths are on.
     """
     unknown = sorted({rule.tier for rule in rules} - set(tiers))
     if unknown:
@@ -65,6 +69,9 @@ def render_worker_bindings(
     bindings = {
         "BYPASS_PATHS": _json(list(bypass_paths)),
         "CACHE_TIERS": _json(rendered_tiers),
+        "EVENT_PURGED": _json(
+            {"pathPrefixes": list(event_purged.paths), "edgeTtl": event_purged.edge_ttl}
+        ),
         "PUBLIC_PATHS": _json(list(public_paths)),
         "SESSION_COOKIE": session_cookie,
         "TIER_RULES": _json([_rule(rule) for rule in rules]),

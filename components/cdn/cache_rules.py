@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from stackconfig.cloudflare_plans import PlanCapabilities, capabilities
 from stackconfig.config import CdnConfig
+from stackconfig.edge_consistency import EdgeConsistency
 from stackconfig.tiers import CacheTier, TierRule, format_duration
 
 
@@ -38,6 +39,9 @@ class CacheRule:
     zone_browser_ttl: int | None = None
     """Browser TTL the rule overrides; None when under the plan's minimum: the Worker's (or the
     origin's) Cache-Control reaches the browser unchanged."""
+    consistency: EdgeConsistency = EdgeConsistency.TTL
+    """`event-purged`: events purge these paths; the zone cache leaves them to the Worker
+    whatever the plan (one store, reached by a tag purge) and nothing is served stale."""
 
 
 def _quote(text: str) -> str:
@@ -91,13 +95,36 @@ def _tier_rule(
     )
 
 
+def event_purged_rule(cdn: CdnConfig) -> CacheRule:
+    """The event-purged class (`cdn.eventPurged`) on the short tier: matched on the routed path
+    (/API/Prices is /api/prices) and not cached by the zone on any plan, so only the Worker holds
+    it: the zone cache would serve stale while updating and needs a URL purge of its own."""
+    paths = cdn.event_purged.paths
+    matches = ", ".join(f"{p}*" for p in paths)
+    return CacheRule(
+        name="event-purged",
+        description=(
+            "Prices and inventory, purged by invalidation events, never stale — event-purged, "
+            f"ADR-011 short tier: {matches}"
+        ),
+        expression=" or ".join(f"starts_with({ROUTED_PATH}, {_quote(p.lower())})" for p in paths),
+        tier="short",
+        edge_ttl=cdn.event_purged.edge_ttl,
+        browser_ttl=0,
+        stale_while_revalidate=0,
+        stale_if_error=0,
+        matches=matches,
+        consistency=EdgeConsistency.EVENT_PURGED,
+    )
+
+
 def render_cache_rules(cdn: CdnConfig) -> list[CacheRule]:
     """The cache rules in Cloudflare's evaluation order.
 
     Every matching cache rule applies and later rules override earlier ones, so the broad
-    medium-tier prefixes come first, the more specific short-tier prefixes after them, static
-    extensions after that, and the bypass rule last: a session or a cart is never cached whatever
-    else matched.
+    medium-tier prefixes come first, the more specific short-tier prefixes after them, the
+    event-purged paths after those, static extensions after that, and the bypass rule last: a
+    session or a cart is never cached whatever else matched.
     """
     extensions = " ".join(_quote(e) for e in cdn.long_extensions)
     plan = capabilities(cdn.plan.value)
@@ -124,6 +151,7 @@ def render_cache_rules(cdn: CdnConfig) -> list[CacheRule]:
             cdn.tiers,
             plan,
         ),
+        *([event_purged_rule(cdn)] if cdn.event_purged.paths else []),
         _tier_rule(
             "long-tier",
             "Static assets by extension",
@@ -160,22 +188,24 @@ def tier_rules(cdn: CdnConfig) -> tuple[TierRule, ...]:
 def rules_table(rules: Sequence[CacheRule]) -> str:
     """Markdown: path pattern → tier → edge TTL → browser TTL (the plan.md section)."""
     lines = [
-        "| path pattern | tier | edge TTL | browser TTL | stale-while-revalidate "
+        "| path pattern | tier | consistency | edge TTL | browser TTL | stale-while-revalidate "
         "| stale-if-error | edge TTL held by |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for rule in rules:
         if rule.tier is None:
-            lines.append(f"| {rule.matches} | bypass | — | — | — | — | — |")
+            lines.append(f"| {rule.matches} | bypass | — | — | — | — | — | — |")
             continue
         assert rule.edge_ttl is not None and rule.browser_ttl is not None
-        holder = (
-            "cache rule and Worker"
-            if rule.zone_edge_ttl is not None
-            else "Worker (Cache API): below the plan's minimum edge TTL"
-        )
+        if rule.consistency is EdgeConsistency.EVENT_PURGED:
+            holder = "Worker (Cache API) alone: purged by events (Cache-Tag)"
+        elif rule.zone_edge_ttl is not None:
+            holder = "cache rule and Worker"
+        else:
+            holder = "Worker (Cache API): below the plan's minimum edge TTL"
         lines.append(
-            f"| {rule.matches} | {rule.tier} | {format_duration(rule.edge_ttl)} | "
+            f"| {rule.matches} | {rule.tier} | {rule.consistency.value} | "
+            f"{format_duration(rule.edge_ttl)} | "
             f"{format_duration(rule.browser_ttl)} | "
             f"{format_duration(rule.stale_while_revalidate or 0)} | "
             f"{format_duration(rule.stale_if_error or 0)} | {holder} |"

@@ -15,6 +15,7 @@ from pathlib import Path
 from components.cdn.bindings import render_worker_bindings
 from components.cdn.cache_rules import tier_rules
 from stackconfig.config import CdnConfig
+from stackconfig.edge_consistency import consistency_for_path, path_cache_tag
 from stackconfig.tiers import DEFAULT_TRACKING_PARAMS, tier_for_path
 
 WORKER_DIR = Path(__file__).parent / "worker"
@@ -35,6 +36,7 @@ def worker_bindings(cdn: CdnConfig) -> dict[str, str]:
         cdn.session_cookie,
         DEFAULT_TRACKING_PARAMS,
         cdn.public_paths,
+        cdn.event_purged,
     )
 
 
@@ -56,7 +58,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="print instead {path: tier or null} by the default rules (the workerd tests compare "
         "the Worker's choice with it)",
     )
+    parser.add_argument(
+        "--tag",
+        nargs="+",
+        metavar="URL",
+        help="print instead {url: the Cache-Tag the Worker stores it with, or null} (the workerd "
+        "tests compare the Worker's tag with it; the invalidator purges by it)",
+    )
+    parser.add_argument(
+        "--consistency",
+        nargs="+",
+        metavar="PATH",
+        help="print instead {path: its edge consistency class} by the default config",
+    )
     args = parser.parse_args(argv)
+    if args.consistency:
+        classified: list[str] = args.consistency
+        event_purged = CdnConfig().event_purged.paths
+        print(
+            json.dumps(
+                {p: consistency_for_path(p, event_purged).value for p in classified},
+                sort_keys=True,
+            )
+        )
+        return
+    if args.tag:
+        urls: list[str] = args.tag
+        print(json.dumps({url: path_cache_tag(url) for url in urls}, sort_keys=True))
+        return
     if args.classify:
         paths: list[str] = args.classify
         print(json.dumps({path: tier_for_path(path) for path in paths}, sort_keys=True))

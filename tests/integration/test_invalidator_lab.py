@@ -141,7 +141,10 @@ def test_a_price_event_removes_the_key_purges_its_url_and_records_the_lag(rig: R
 
     assert rig.client.exists(key) == 0
     assert rig.client.exists(other) == 1
-    assert rig.cloudflare.purge_bodies == [{"files": [PRICE_URL]}]
+    assert rig.cloudflare.purge_bodies == [
+        {"files": [PRICE_URL]},
+        {"tags": ["path:shop.example.com/api/prices/12345"]},
+    ]
     assert rig.cloudflare.requests[0].path == f"/client/v4/zones/{ZONE}/purge_cache"
     assert rig.cloudflare.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
     assert value(metrics, "invalidation_events_applied_total", kind="price_change") == 1
@@ -161,7 +164,7 @@ def test_duplicate_delivery_applies_once(rig: Rig) -> None:
     publish(rig.client, event, stream=rig.settings.stream)
     assert consumer.run_once() == 1
 
-    assert len(rig.cloudflare.purge_bodies) == 1
+    assert len(rig.cloudflare.purge_bodies) == 2  # the URL and the Worker's tag, once
     assert rig.client.get(key) == "rewritten after the change"
     assert value(metrics, "invalidation_events_applied_total", kind="price_change") == 1
     assert value(metrics, "invalidation_events_duplicate_total", kind="price_change") == 2
@@ -190,9 +193,10 @@ def test_a_failure_between_redis_and_the_edge_is_retried_by_another_consumer(rig
     assert survivor.run_once() == 1
 
     assert rig.client.exists(key) == 0
-    assert rig.cloudflare.purge_bodies[-1] == {
-        "files": ["https://shop.example.com/api/prices/4242"]
-    }
+    assert rig.cloudflare.purge_bodies[-2:] == [
+        {"files": ["https://shop.example.com/api/prices/4242"]},
+        {"tags": ["path:shop.example.com/api/prices/4242"]},
+    ]
     assert value(metrics, "invalidation_events_applied_total", kind="price_change") == 1
     assert value(metrics, "invalidation_stream_pending") == 0
 
@@ -361,11 +365,13 @@ def test_purges_keep_to_the_plan_rate_and_back_off_on_429(cloudflare: FakeCloudf
         purger.close()
 
     bodies = cloudflare.purge_bodies
-    assert calls == 35 and len(bodies) == 36  # one call answered 429 and was sent again
-    assert all(len(body["files"]) == 100 for body in bodies)
-    assert sorted({u for body in bodies for u in body["files"]}) == sorted(urls)
-    # 36 calls from a full bucket of 25 at 5 a second: at least (36 - 25) / 5 s of waiting.
-    assert clock.now - 1000.0 >= (36 - 25) / 5
+    # 35 calls of 100 URLs, 35 of their 100 Worker tags; one answered 429 and was sent again.
+    assert calls == 70 and len(bodies) == 71
+    assert all(len(next(iter(body.values()))) == 100 for body in bodies)
+    assert sorted({u for body in bodies for u in body.get("files", ())}) == sorted(urls)
+    assert len({t for body in bodies for t in body.get("tags", ())}) == len(urls)
+    # 71 calls from a full bucket of 25 at 5 a second: at least (71 - 25) / 5 s of waiting.
+    assert clock.now - 1000.0 >= (71 - 25) / 5
     assert (
         value(
             metrics, "invalidation_edge_purge_errors_total", target="files", reason="rate_limited"
@@ -373,6 +379,7 @@ def test_purges_keep_to_the_plan_rate_and_back_off_on_429(cloudflare: FakeCloudf
         == 1
     )
     assert value(metrics, "invalidation_edge_purge_calls_total", target="files") == 36
+    assert value(metrics, "invalidation_edge_purge_calls_total", target="tags") == 35
 
 
 def test_the_service_process_applies_a_webhook_event_and_stops_on_sigterm(
@@ -439,9 +446,12 @@ def test_the_service_process_applies_a_webhook_event_and_stops_on_sigterm(
         while client.exists(key) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert client.exists(key) == 0
-        while not cloudflare.purge_bodies and time.monotonic() < deadline:
+        while len(cloudflare.purge_bodies) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert cloudflare.purge_bodies == [{"files": ["https://shop.example.com/api/prices/31337"]}]
+        assert cloudflare.purge_bodies == [
+            {"files": ["https://shop.example.com/api/prices/31337"]},
+            {"tags": ["path:shop.example.com/api/prices/31337"]},
+        ]
         with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
             exposition = answer.read().decode()
         assert 'invalidation_lag_seconds_count{kind="price_change"} 1.0' in exposition

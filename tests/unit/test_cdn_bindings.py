@@ -11,6 +11,7 @@ import pytest
 from components.cdn import worker_module as bindings_module
 from components.cdn.bindings import render_worker_bindings
 from components.cdn.worker_module import default_worker_bindings
+from stackconfig.edge_consistency import EdgeConsistency, EventPurgedClass
 from stackconfig.tiers import (
     DEFAULT_BYPASS_PATHS,
     DEFAULT_PUBLIC_PATHS,
@@ -147,6 +148,7 @@ def test_the_config_policy_and_renderers_share_one_tier_type() -> None:
         DEFAULT_SESSION_COOKIE,
         DEFAULT_TRACKING_PARAMS,
         DEFAULT_PUBLIC_PATHS,
+        EventPurgedClass(),
     )
     props = {"bindings": [{"name": name, "text": text} for name, text in bindings.items()]}
     (read_back,) = bound_tiers(props).values()
@@ -203,6 +205,7 @@ def _render(
         session_cookie,
         DEFAULT_TRACKING_PARAMS,
         DEFAULT_PUBLIC_PATHS,
+        EventPurgedClass(),
     )
 
 
@@ -211,6 +214,7 @@ def test_bindings_are_strings_with_sorted_names() -> None:
     assert list(rendered) == [
         "BYPASS_PATHS",
         "CACHE_TIERS",
+        "EVENT_PURGED",
         "PUBLIC_PATHS",
         "SESSION_COOKIE",
         "TIER_RULES",
@@ -297,6 +301,8 @@ def test_worker_tiers_agree_with_the_edge_cache_rules(path: str) -> None:
     cdn = CdnConfig()
     # The Worker's rules are the edge rules' tiers, in the same order.
     assert [r.tier for r in tier_rules(cdn)] == [
-        r.tier for r in render_cache_rules(cdn) if r.tier is not None
+        r.tier
+        for r in render_cache_rules(cdn)
+        if r.tier is not None and r.consistency is EdgeConsistency.TTL
     ]
     assert tier_for_path(path) == tier_for_path(path, tier_rules(cdn), cdn.bypass_paths)

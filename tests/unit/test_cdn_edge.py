@@ -12,6 +12,7 @@ from components.cdn.cache_rules import render_cache_rules, tier_rules
 from components.cdn.worker_module import worker_bindings, worker_source
 from plan.mocks import ResourceRecord
 from stackconfig.config import CdnConfig
+from stackconfig.edge_consistency import EdgeConsistency
 from stackconfig.tiers import TIER_RANGES, CacheTier, tier_for_path, tier_violations
 from tests.support.edge import cloudflare_edge
 from tests.support.mocking import of_type, one, when_registered
@@ -102,8 +103,17 @@ def test_cache_rules_put_each_tier_inside_the_adr_range(monitor: Any) -> Any:
 
     def check() -> None:
         rules = ruleset(monitor.records, "http_request_cache_settings").inputs["rules"]
-        assert [r["ref"] for r in rules] == ["medium-tier", "short-tier", "long-tier", "bypass"]
-        for rule in rules[:3]:
+        assert [r["ref"] for r in rules] == [
+            "medium-tier",
+            "short-tier",
+            "event-purged",
+            "long-tier",
+            "bypass",
+        ]
+        # Prices and inventory: the Worker alone holds them on every plan (purged by tag).
+        assert rules[2]["actionParameters"] == {"cache": False}
+        assert 'lower(url_decode(http.request.uri.path)), "/api/prices"' in rules[2]["expression"]
+        for rule in (*rules[:2], rules[3]):
             tier = rule["ref"].removesuffix("-tier")
             low, high = TIER_RANGES[tier]
             if tier == "short":  # under Pro's 1 h minimum edge TTL: the Worker holds it
@@ -176,7 +186,9 @@ def test_worker_and_edge_rules_agree_on_every_tier() -> None:
         name: t.edge_ttl for name, t in CDN.tiers.items()
     }
     assert [r["tier"] for r in tier_rules] == [
-        r.tier for r in render_cache_rules(CDN) if r.tier is not None
+        r.tier
+        for r in render_cache_rules(CDN)
+        if r.tier is not None and r.consistency is EdgeConsistency.TTL
     ]
 
 

@@ -9,10 +9,11 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.cdn.cache_rules import render_cache_rules
+from components.cdn.cache_rules import CacheRule, render_cache_rules
 from plan.runner import prepare_config
 from stackconfig.cloudflare_plans import PLANS, SOURCES, capabilities
 from stackconfig.config import CdnConfig, CloudflarePlan, ConfigError, parse_stack_config
+from stackconfig.edge_consistency import EdgeConsistency
 from tests.support.edge import cloudflare_edge, zone_settings
 from tests.support.mocking import install_mocks, of_type, when_registered
 
@@ -125,12 +126,16 @@ def test_an_adopted_zone_must_say_which_entry_point_rulesets_exist() -> None:
 
 
 def test_short_tier_under_the_plans_minimum_edge_ttl_is_left_to_the_worker() -> None:
-    pro = {r.tier: r for r in render_cache_rules(CdnConfig(plan=CloudflarePlan.PRO))}
+    def by_tier(plan: CloudflarePlan) -> dict[str | None, CacheRule]:
+        rules = render_cache_rules(CdnConfig(plan=plan))
+        return {r.tier: r for r in rules if r.consistency is EdgeConsistency.TTL}
+
+    pro = by_tier(CloudflarePlan.PRO)
     assert pro["short"].zone_edge_ttl is None  # 600 s < Pro's 1 h minimum
     assert pro["short"].edge_ttl == 600  # the Worker still holds the ADR's tier
     assert pro["medium"].zone_edge_ttl == 7200
     assert pro["medium"].zone_browser_ttl is None  # 300 s < Pro's 1 h browser minimum
-    business = {r.tier: r for r in render_cache_rules(CdnConfig(plan=CloudflarePlan.BUSINESS))}
+    business = by_tier(CloudflarePlan.BUSINESS)
     assert business["short"].zone_edge_ttl == 600
     for plan in CloudflarePlan:
         floor = capabilities(plan.value).min_edge_ttl

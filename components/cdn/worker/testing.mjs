@@ -39,6 +39,16 @@ export function pythonTiers(paths) {
   return JSON.parse(renderer("--classify", ...paths));
 }
 
+// The edge consistency class Python gives each path ("ttl" or "event-purged").
+export function pythonConsistency(paths) {
+  return JSON.parse(renderer("--consistency", ...paths));
+}
+
+// The Cache-Tag Python's path_cache_tag gives each URL (the tag the invalidator purges).
+export function pythonCacheTags(urls) {
+  return JSON.parse(renderer("--tag", ...urls));
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Returned by a handler: the Worker's fetch() rejects, as on a refused connection.
@@ -51,7 +61,7 @@ export class ScriptedOrigin {
     this.scripts = new Map();
     this.fetch = async (request) => {
       const { pathname } = new URL(request.url);
-      const script = this.scripts.get(pathname);
+      const script = this.scripts.get(pathname) ?? this.fallback;
       if (script === undefined) return new Response(`no script for ${pathname}`, { status: 599 });
       script.calls.push({
         url: request.url,
@@ -64,6 +74,12 @@ export class ScriptedOrigin {
       }
       return answer;
     };
+  }
+
+  // `handler(request, callNumber)` answers every path without a script of its own.
+  scriptFallback(handler) {
+    this.fallback = { calls: [], handler };
+    return this.fallback;
   }
 
   // `handler(request, callNumber)` answers requests for `pathname`; change it on the result.
@@ -121,21 +137,29 @@ export async function startWorkers(configurations) {
     throw error;
   }
 
+  // Every URL asked of a Worker: where the purge emulator looks for entries.
+  const requested = new Set();
+
   // A request to the Worker `name`, its body read.
   const get = async (url, init, name = Object.keys(configurations)[0]) => {
+    requested.add(String(url));
     const response = await workers.get(name).fetch(url, init);
     const body = await response.text();
     return { response, body, status: response.headers.get("x-cache-status") };
   };
 
-  // The cache entry of `url` ({body, meta} or undefined) once `until` holds, or at the timeout.
+  // The cache entry of `url` ({body, meta, tag} or undefined) once `until` holds, or at the timeout.
   // Writes run in ctx.waitUntil: tests wait for them instead of sleeping a guessed time.
   const stored = async (url, { until = (entry) => entry !== undefined, timeout = 5000 } = {}) => {
     const deadline = Date.now() + timeout;
     for (;;) {
       const entry = await cache.match(url);
       const seen = entry
-        ? { body: await entry.text(), meta: JSON.parse(entry.headers.get(META_HEADER) ?? "null") }
+        ? {
+            body: await entry.text(),
+            meta: JSON.parse(entry.headers.get(META_HEADER) ?? "null"),
+            tag: entry.headers.get("cache-tag"),
+          }
         : undefined;
       if (until(seen) || Date.now() > deadline) return seen;
       await sleep(20);
@@ -155,5 +179,35 @@ export async function startWorkers(configurations) {
     await cache.put(url, new WorkerdResponse(body, { headers }));
   };
 
-  return { origin, get, stored, plant, dispose: () => mf.dispose() };
+  // Applies a purge_cache body as Cloudflare does to the Worker's Cache API entries (read from its
+  // docs, stackconfig/edge_consistency.py): tags, prefixes, hosts and everything reach them, a URL
+  // (`files`) does not. workerd's cache cannot be listed, so only entries stored under a URL that
+  // was requested are seen: the emulator can fail to purge, never purge what Cloudflare would not.
+  // The URLs whose entries it removed.
+  const purge = async (body) => {
+    const tags = new Set((body.tags ?? []).map((t) => t.trim().toLowerCase()));
+    const prefixes = body.prefixes ?? [];
+    const hosts = new Set((body.hosts ?? []).map((h) => h.toLowerCase()));
+    const removed = [];
+    for (const url of requested) {
+      const entry = await cache.match(url);
+      if (entry === undefined) continue;
+      const entryTags = (entry.headers.get("cache-tag") ?? "")
+        .split(",")
+        .map((t) => t.trim().toLowerCase())
+        .filter((t) => t !== "");
+      await entry.arrayBuffer();
+      const parsed = new URL(url);
+      const bare = url.slice(url.indexOf("://") + 3);
+      const hit =
+        body.purge_everything === true ||
+        entryTags.some((t) => tags.has(t)) ||
+        prefixes.some((p) => bare.startsWith(p.replace(/^https?:\/\//, ""))) ||
+        hosts.has(parsed.hostname);
+      if (hit && (await cache.delete(url))) removed.push(url);
+    }
+    return removed;
+  };
+
+  return { origin, get, stored, plant, purge, dispose: () => mf.dispose() };
 }

@@ -11,14 +11,31 @@
 //   CACHE_TIERS      JSON {tier: {edgeTtl, browserTtl, staleWhileRevalidate, staleIfError}}
 //   TIER_RULES       JSON [{tier, pathPrefixes?, extensions?}]
 //   TRACKING_PARAMS  JSON list of query parameters dropped from the cache key ("utm_*": prefix)
+//   EVENT_PURGED     JSON {pathPrefixes, edgeTtl}: the event-purged consistency class
+//                    (matched on the routed path like BYPASS_PATHS)
 //
 // The Cache API ignores stale-while-revalidate and stale-if-error, so an entry is stored for its
 // freshness lifetime plus the longer stale window, and the Worker decides from the metadata it
 // keeps in an internal header of the stored copy. Internal headers never leave the Worker.
+//
+// Found again by a purge (stackconfig/edge_consistency.py has the sources): cache.delete would
+// reach one data center only, and a purge by URL does not reach an entry stored under the
+// Worker's own key; a purge by Cache-Tag does, in every data center and on every plan. So every
+// stored copy carries `Cache-Tag: path:<host><routed path>` (pathCacheTag; the invalidator
+// computes the same tag with path_cache_tag for each URL an event names). An event-purged path is
+// never served stale and browsers keep no copy of it: its edge TTL is only the backstop for a
+// lost event.
 
 const STATUS_HEADER = "x-cache-status";
 const META_HEADER = "x-edge-cache-meta";
 const INTERNAL_HEADER_PREFIX = "x-edge-";
+const CACHE_TAG_HEADER = "cache-tag";
+const PATH_TAG_PREFIX = "path:";
+// A purge call takes tags of at most 1,024 characters; a longer one is cut (a shared prefix then
+// shares a tag: one purge drops both, a harmless miss).
+const MAX_CACHE_TAG_LENGTH = 1024;
+// No purge reaches a browser: an event-purged response is revalidated on every use.
+const EVENT_PURGED_BROWSER_CACHE_CONTROL = "public, max-age=0, must-revalidate";
 
 // A tier's default lifetime applies only to successful answers: a 404 cached for a day would
 // hide a page published an hour later. An origin that sets max-age explicitly may cache more.
@@ -83,6 +100,10 @@ function readConfig(env) {
   });
   const tracking = parseJsonBinding(env, "TRACKING_PARAMS").map((p) => p.toLowerCase());
   const lowerPaths = (name) => parseJsonBinding(env, name).map((p) => p.toLowerCase());
+  const eventPurged = parseJsonBinding(env, "EVENT_PURGED");
+  if (!Array.isArray(eventPurged.pathPrefixes) || !(eventPurged.edgeTtl > 0)) {
+    throw new Error("binding EVENT_PURGED needs pathPrefixes and a positive edgeTtl");
+  }
   return {
     sessionCookie,
     bypassPaths: lowerPaths("BYPASS_PATHS"),
@@ -90,6 +111,14 @@ function readConfig(env) {
     rules,
     trackingExact: new Set(tracking.filter((p) => !p.endsWith("*"))),
     trackingPrefixes: tracking.filter((p) => p.endsWith("*")).map((p) => p.slice(0, -1)),
+    eventPurgedPaths: eventPurged.pathPrefixes.map((p) => p.toLowerCase()),
+    eventPurgedTier: {
+      edgeTtl: eventPurged.edgeTtl,
+      browserTtl: 0,
+      staleWhileRevalidate: 0,
+      staleIfError: 0,
+      eventPurged: true,
+    },
   };
 }
 
@@ -116,6 +145,21 @@ function routedPath(pathname) {
   } catch {
     return null;
   }
+}
+
+// The tag every stored copy of `url` carries, whatever its query: host and routed path, encoded
+// as encodeURIComponent does with '/' kept. stackconfig/edge_consistency.py path_cache_tag is the
+// twin. null when the path does not decode (such a request is never cached).
+function pathCacheTag(url) {
+  const path = routedPath(url.pathname);
+  if (path === null) return null;
+  const encoded = encodeURIComponent(path).replace(/%2F/g, "/");
+  return `${PATH_TAG_PREFIX}${url.hostname}${encoded}`.slice(0, MAX_CACHE_TAG_LENGTH);
+}
+
+function isEventPurged(pathname, config) {
+  const path = routedPath(pathname);
+  return path !== null && config.eventPurgedPaths.some((prefix) => path.startsWith(prefix));
 }
 
 function isBypassed(request, url, config) {
@@ -224,6 +268,15 @@ function storagePolicy(response, tier, knownPublic, now) {
   const statuses = explicit ? EXPLICITLY_CACHEABLE_STATUSES : TIER_CACHEABLE_STATUSES;
   if (!statuses.has(response.status) || fresh <= 0) return null;
 
+  if (tier?.eventPurged) {
+    // Whatever the origin allows: no stale copy, and no longer than the backstop TTL.
+    return {
+      fresh: Math.min(fresh, tier.edgeTtl),
+      swr: 0,
+      sie: 0,
+      cacheControl: EVENT_PURGED_BROWSER_CACHE_CONTROL,
+    };
+  }
   const swr = seconds(directives, "stale-while-revalidate") ?? tier?.staleWhileRevalidate ?? 0;
   const sie = seconds(directives, "stale-if-error") ?? tier?.staleIfError ?? 0;
   let cacheControl = headers.get("cache-control");
@@ -249,6 +302,8 @@ async function store(cache, key, response, policy, now) {
   // The Cache API evicts at max-age: keep the copy through the longer of the stale windows.
   const keep = policy.fresh + Math.max(policy.swr, policy.sie);
   headers.set("cache-control", `public, max-age=${keep}`);
+  const tag = pathCacheTag(new URL(key.url));
+  if (tag !== null) headers.set(CACHE_TAG_HEADER, tag);
   headers.set(META_HEADER, JSON.stringify({ storedAt: now, ...policy }));
   const copy = new Response(response.body, {
     status: response.status,
@@ -272,6 +327,8 @@ function readMeta(cached) {
 
 function respond(response, status, { head = false, cacheControl, age } = {}) {
   const headers = withoutInternalHeaders(response.headers);
+  // Cloudflare strips it from what leaves the edge; a stored copy's own must not leak either.
+  headers.delete(CACHE_TAG_HEADER);
   // null: the origin sent none, and the stored copy's own (the edge's lifetime) must not leak.
   if (cacheControl !== undefined) {
     if (cacheControl === null) headers.delete("cache-control");
@@ -396,15 +453,26 @@ export default {
     }
 
     const head = request.method === "HEAD";
+    const eventPurged = isEventPurged(url.pathname, config);
     const placement = {
-      tier: tierFor(url.pathname, config),
+      tier: eventPurged ? config.eventPurgedTier : tierFor(url.pathname, config),
       knownPublic: isKnownPublic(url.pathname, config),
     };
     const key = new Request(cacheKeyUrl(url, config), { method: "GET" });
     const cached = await caches.default.match(key);
-    const meta = cached ? readMeta(cached) : null;
+    let meta = cached ? readMeta(cached) : null;
     if (!cached || meta === null) {
       return fetchAndStore(request, key, placement, ctx);
+    }
+    if (eventPurged) {
+      // A copy stored before the path became event-purged keeps its old stale windows.
+      meta = {
+        ...meta,
+        fresh: Math.min(meta.fresh, config.eventPurgedTier.edgeTtl),
+        swr: 0,
+        sie: 0,
+        cacheControl: EVENT_PURGED_BROWSER_CACHE_CONTROL,
+      };
     }
 
     const now = Date.now();

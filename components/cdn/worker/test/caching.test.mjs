@@ -3,7 +3,14 @@
 // test counts origin calls, so a cache that silently does nothing cannot pass.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { SITE, loadBindings, pythonTiers, sleep, startWorkers } from "../testing.mjs";
+import {
+  SITE,
+  loadBindings,
+  pythonConsistency,
+  pythonTiers,
+  sleep,
+  startWorkers,
+} from "../testing.mjs";
 
 const BINDINGS = loadBindings();
 const TIERS = JSON.parse(BINDINGS.CACHE_TIERS);
@@ -148,7 +155,9 @@ describe("caching", { concurrency: true, timeout: 30_000 }, () => {
     const paths = [
       "/products/tier",
       "/api/catalog/tier",
+      "/api/search/tier",
       "/api/prices/tier",
+      "/API/Prices/tier-case",
       "/api/inventory/sku-9",
       "/api/prices/chart.png",
       "/search",
@@ -160,12 +169,19 @@ describe("caching", { concurrency: true, timeout: 30_000 }, () => {
       "/cart/app.js",
       "/checkout",
     ];
-    const expected = pythonTiers(paths);
-    assert.equal(expected["/api/prices/tier"], "short", "the longer prefix wins over /api/");
-    const byCacheControl = new Map(
-      Object.entries(TIERS).map(([name, t]) => [`public, max-age=${t.browserTtl}`, name]),
+    const tiers = pythonTiers(paths);
+    const consistency = pythonConsistency(paths);
+    assert.equal(tiers["/api/search/tier"], "short", "the longer prefix wins over /api/");
+    // An event-purged path keeps its tier in Python but is cached on its own class's terms.
+    const expected = Object.fromEntries(
+      paths.map((p) => [p, consistency[p] === "event-purged" ? "event-purged" : tiers[p]]),
     );
-    assert.equal(byCacheControl.size, Object.keys(TIERS).length, "browser TTLs are distinct");
+    assert.equal(expected["/api/prices/tier"], "event-purged");
+    const byCacheControl = new Map([
+      ...Object.entries(TIERS).map(([name, t]) => [`public, max-age=${t.browserTtl}`, name]),
+      ["public, max-age=0, must-revalidate", "event-purged"],
+    ]);
+    assert.equal(byCacheControl.size, Object.keys(TIERS).length + 1, "browser TTLs are distinct");
     // A year-long max-age: the tier caps what browsers get, so the answer names the tier.
     const longLived = { "cache-control": "max-age=31536000" };
     for (const path of paths) {
@@ -180,18 +196,18 @@ describe("caching", { concurrency: true, timeout: 30_000 }, () => {
   });
 
   test("a tier's edge TTL is the entry's lifetime (short set to 2 s, medium as rendered)", async () => {
-    const short = edge.origin.script("/api/prices/ttl");
+    const short = edge.origin.script("/api/search/ttl");
     const medium = edge.origin.script("/products/ttl");
     const get = (path) => edge.get(`${SITE}${path}`, undefined, "edge-short-tier-2s");
     const storedAt = {};
-    for (const path of ["/api/prices/ttl", "/products/ttl"]) {
+    for (const path of ["/api/search/ttl", "/products/ttl"]) {
       assert.equal((await get(path)).status, "MISS");
       storedAt[path] = (await edge.stored(`${SITE}${path}`)).meta.storedAt;
       assert.equal((await get(path)).status, "HIT");
     }
     // Timed from the entry's own clock, so a slow machine cannot make the test pass or fail.
-    await sleep(storedAt["/api/prices/ttl"] + 2100 - Date.now());
-    assert.ok(["MISS", "EXPIRED"].includes((await get("/api/prices/ttl")).status), "expired");
+    await sleep(storedAt["/api/search/ttl"] + 2100 - Date.now());
+    assert.ok(["MISS", "EXPIRED"].includes((await get("/api/search/ttl")).status), "expired");
     assert.equal((await get("/products/ttl")).status, "HIT", "medium: still fresh");
     assert.deepEqual([short.calls.length, medium.calls.length], [2, 1]);
   });
