@@ -11,13 +11,14 @@ import argparse
 import os
 import signal
 import socket
+import stat
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from cachectl.connection import CachectlError, ConnectionSettings, parse_endpoint, parse_endpoints
-from cachectl.credentials import read_credentials
+from cachectl.credentials import private_enough, read_credentials
 from invalidator.consumer import ConsumerSettings
 from invalidator.metrics import InvalidatorMetrics
 from invalidator.webhook import (
@@ -74,9 +75,15 @@ def _file(value: str | None, option: str) -> Path:
 
 def _token(path: Path) -> str:
     try:
+        status = path.stat()
         token = path.read_text().strip()
     except OSError as error:
         raise UsageError(f"--cloudflare-token-file {path}: {error.strerror}") from None
+    if not private_enough(status.st_mode, status.st_gid):
+        mode = stat.S_IMODE(status.st_mode)
+        raise UsageError(
+            f"--cloudflare-token-file {path}: readable by others (mode {mode:o}); chmod 600"
+        )
     if not token:
         raise UsageError(f"--cloudflare-token-file {path}: empty")
     return token
