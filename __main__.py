@@ -113,8 +113,9 @@ if config.invalidation.enabled:
             monitoring_namespace=config.monitoring.namespace,
             labels=config.labels,
             metrics_depends_on=[observability] if observability is not None else [],
+            # The pods need a formed cluster: after the RedisCluster's bootstrap Job.
+            workload_depends_on=[redis],
         ),
-        opts=pulumi.ResourceOptions(depends_on=[redis]),
     )
     pulumi.export("invalidationWebhookUrl", invalidation.webhook_url)
     # Secret: `pulumi stack output --show-secrets invalidationWebhookSecret` for the senders.

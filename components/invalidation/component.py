@@ -89,6 +89,10 @@ class InvalidationServiceArgs:
     """Labels added to every object (environment, part-of)."""
     metrics_depends_on: Sequence[pulumi.Resource] = ()
     """What installs the ServiceMonitor CRD (the monitoring stack's Helm release)."""
+    workload_depends_on: Sequence[pulumi.Resource] = ()
+    """What must be done before the pods start (the RedisCluster, whose bootstrap Job forms the
+    cluster): a pod that finds no cluster exits, and the Deployment's rollout would wait on pods
+    crash-looping until it forms. A component's own depends_on does not reach its children."""
 
 
 def _cidr_block(cidr: str, excluded: Sequence[str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
@@ -293,7 +297,9 @@ class InvalidationService(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[credentials]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[credentials, *args.workload_depends_on]
+            ),
         )
 
         service = k8s.core.v1.Service(

@@ -93,3 +93,18 @@ def test_a_stack_without_the_service_has_no_trace_of_it(tmp_path: Path) -> None:
     assert INVALIDATION_GROUP not in rule_group_names(result.out)
     assert PURGE_TOKEN_KEY not in (result.out / "plan.md").read_text()
     assert "invalidation" not in json.loads((result.out / "cost.json").read_text())["components"]
+
+
+def test_the_pods_start_after_the_cluster_is_formed(stack_plans: StackPlans) -> None:
+    """A pod finding no cluster exits: the Deployment waits for the bootstrap Job, and its
+    ServiceMonitor for the monitoring stack that brings the CRD."""
+    resources = json.loads((stack_plans["prod"].out / "resources.json").read_text())["resources"]
+    by_name = {(r["type"], r["name"]): r for r in resources}
+    deployment = by_name[("kubernetes:apps/v1:Deployment", "invalidation")]
+    bootstrap = by_name[("kubernetes:batch/v1:Job", "redis-bootstrap")]
+    assert bootstrap["urn"] in deployment["dependencies"]
+    monitor = by_name[
+        ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "invalidation-metrics")
+    ]
+    release = by_name[("kubernetes:helm.sh/v3:Release", "monitoring-stack")]
+    assert release["urn"] in monitor["dependencies"]
