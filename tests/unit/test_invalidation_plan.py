@@ -53,6 +53,7 @@ def test_the_stacks_deploy_the_service_and_its_alerts(stack_plans: StackPlans, s
     assert outputs["invalidationWebhookUrl"].endswith(":8080/v1/events")
     plan_md = (result.out / "plan.md").read_text()
     assert f"`{PURGE_TOKEN_KEY}` | **no — set it before `pulumi up`**" in plan_md
+    assert "| invalidation | 2 replicas, 100m CPU / 192Mi each, claims after 30 s |" in plan_md
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -91,7 +92,9 @@ def test_a_stack_without_the_service_has_no_trace_of_it(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not SERVICE_MANIFESTS & set(manifests(result.out))
     assert INVALIDATION_GROUP not in rule_group_names(result.out)
-    assert PURGE_TOKEN_KEY not in (result.out / "plan.md").read_text()
+    plan_md = (result.out / "plan.md").read_text()
+    assert PURGE_TOKEN_KEY not in plan_md
+    assert "| invalidation | disabled |" in plan_md
     assert "invalidation" not in json.loads((result.out / "cost.json").read_text())["components"]
 
 
