@@ -1,5 +1,6 @@
 # The tools image: cachectl and the backup program (`python -m cachectl.backup_cli backup`, run by
-# the RedisBackups CronJob), with redis-cli, which takes the RDB snapshots.
+# the RedisBackups CronJob), with redis-cli, which takes the RDB snapshots; and the invalidation
+# service (`python -m invalidator`, run by the InvalidationService Deployment).
 #   docker build -t ghcr.io/acme/cache-platform-tools:<version> .
 FROM python:3.11.13-slim-bookworm
 
@@ -17,15 +18,18 @@ WORKDIR /opt/cache-platform
 
 # The ops tools' runtime libraries only (not the Pulumi SDKs or test tools), at the versions
 # requirements.txt pins (pip takes no extras in a constraints file, hence the sed); a layer that
-# changes only when the pins do.
+# changes only when the pins do. The service kit (cachekit), which cachectl and the invalidator
+# import, needs opentelemetry-api and prometheus-client (msgpack for its MessagePack values).
 COPY requirements.txt ./
 RUN sed -E 's/\[[^]]*\]//' requirements.txt > constraints.txt \
-    && pip install --constraint constraints.txt boto3 cloudflare PyYAML redis requests rich typer \
+    && pip install --constraint constraints.txt boto3 cloudflare msgpack opentelemetry-api prometheus-client PyYAML redis requests rich typer \
     && rm constraints.txt
 
 COPY pyproject.toml ./
-# cachectl needs only the service kit (key convention) and the ADR's numbers: no Pulumi components.
+# cachectl and the invalidator need only the service kit (key convention, event schema) and the
+# ADR's numbers: no Pulumi components.
 COPY cachectl/ cachectl/
+COPY invalidator/ invalidator/
 COPY cachekit/ cachekit/
 COPY stackconfig/ stackconfig/
 RUN pip install --no-deps . && rm -rf build ./*.egg-info

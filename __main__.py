@@ -72,6 +72,7 @@ if config.monitoring.enabled:
             ),
             labels=config.labels,
             cloudflare=cloudflare_metrics,
+            invalidation_alerts=config.invalidation.enabled,
         ),
     )
     pulumi.export("grafanaAdminSecret", observability.grafana_admin_secret_name)
@@ -86,6 +87,39 @@ redis = RedisCluster(
         metrics_depends_on=[observability] if observability is not None else [],
     ),
 )
+
+if config.invalidation.enabled:
+    from components.invalidation.component import InvalidationService, InvalidationServiceArgs
+    from stackconfig.stack_file import cloudflare_purge_token
+
+    # The config loader refuses invalidation without the edge: its zone is what is purged.
+    assert edge_zone_id is not None
+    invalidation = InvalidationService(
+        "invalidation",
+        InvalidationServiceArgs(
+            settings=config.invalidation,
+            namespace=redis.namespace_name,
+            redis_peer_labels=redis.peer_labels,
+            redis_nodes=redis.client_endpoint,
+            # The operator user: unlink, scan by pattern, the stream's consumer group.
+            redis_secret_name=redis.operator_secret_name,
+            redis_secret_key=redis.secret_key,
+            zone_id=edge_zone_id,
+            cloudflare_plan=config.cdn.plan,
+            purge_token=cloudflare_purge_token(),
+            webhook_namespace_label=(
+                config.invalidation.webhook_namespace_label or config.redis.client_namespace_label
+            ),
+            monitoring_namespace=config.monitoring.namespace,
+            labels=config.labels,
+            metrics_depends_on=[observability] if observability is not None else [],
+            # The pods need a formed cluster: after the RedisCluster's bootstrap Job.
+            workload_depends_on=[redis],
+        ),
+    )
+    pulumi.export("invalidationWebhookUrl", invalidation.webhook_url)
+    # Secret: `pulumi stack output --show-secrets invalidationWebhookSecret` for the senders.
+    pulumi.export("invalidationWebhookSecret", invalidation.webhook_secret)
 
 CapacityPlan(
     "capacity",

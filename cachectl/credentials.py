@@ -52,7 +52,7 @@ def normalise(value: str, origin: str) -> str:
     return trimmed
 
 
-def _private_enough(mode: int, group: int) -> bool:
+def private_enough(mode: int, group: int) -> bool:
     """No one but the owner may read, except the process's own group: a Kubernetes Secret volume
     with an fsGroup is 0440 owned by that group, which only this pod's processes hold."""
     if mode & stat.S_IRWXO or mode & (stat.S_IWGRP | stat.S_IXGRP):
@@ -64,7 +64,7 @@ def _read_file(path: Path, what: str, *, private: bool) -> str:
     try:
         status = path.stat()
         mode = status.st_mode
-        if private and not _private_enough(mode, status.st_gid):
+        if private and not private_enough(mode, status.st_gid):
             raise CachectlError(
                 f"{what} {path} is readable by others (mode {stat.S_IMODE(mode):04o}); "
                 f"run chmod 600 {path}"

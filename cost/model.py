@@ -20,6 +20,8 @@ What is priced, per component:
   Distributed tracing (ADR-011 counts it in the monitoring budget) the same way: the Tempo
   release's pod and volume, and the OpenTelemetry Collector's and Cloudflare exporter's
   Deployments (replicas x requests).
+* invalidation — the invalidation service's Deployment (replicas × requests) as a share of the
+  same general-purpose node.
 * cdn — the Cloudflare plan of each zone (a `ZoneSubscription`'s rate plan, else `cdnPlan` in the
   sizing ConfigMap; Cloudflare does not bill self-serve plans by the GB), Argo Smart Routing per
   GB when turned on (Tiered Cache is free), and Workers Paid when a Worker is deployed: base fee,
@@ -118,6 +120,9 @@ MONITORING_WORKLOADS: Mapping[str, str] = {
 }
 """Deployments of the Observability component (by `app.kubernetes.io/name`), priced like the
 chart's pods: a share of a general-purpose node."""
+INVALIDATION_APP = "cache-invalidator"
+"""`app.kubernetes.io/name` of the invalidation service's Deployment (components/invalidation;
+a test keeps the two equal: importing it would pull the Pulumi SDK into every pure caller)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,7 @@ def estimate_cost_with(resources: Sequence[ResourceProps], prices: PriceSheet) -
     _price_redis(resources, prices, estimate)
     _price_monitoring(resources, prices, estimate)
     _price_tracing(resources, prices, estimate)
+    _price_invalidation(resources, prices, estimate)
     _price_cdn(resources, prices, estimate)
     _price_backups(resources, prices, estimate)
     return estimate
@@ -417,18 +423,23 @@ def _price_monitoring(
 
 
 def _node_share_item(
-    label: str, memory: float, cpu: float, prices: PriceSheet, out: CostEstimate
+    label: str,
+    memory: float,
+    cpu: float,
+    prices: PriceSheet,
+    out: CostEstimate,
+    component: str = "monitoring",
 ) -> None:
     node = prices.instances.get(MONITORING_NODE_TYPE)
     if node is None:
         out.problems.append(
-            f"monitoring: the reference node type {MONITORING_NODE_TYPE} is not in the sheet"
+            f"{component}: the reference node type {MONITORING_NODE_TYPE} is not in the sheet"
         )
         return
     room = allocatable(node)
     share = max(memory / room.memory_bytes, cpu / room.cpu_cores)
     out.add(
-        "monitoring",
+        component,
         LineItem(
             f"{label} compute",
             share * prices.monthly(node),
@@ -480,6 +491,25 @@ def _price_tracing(
             replicas * needs.cpu_cores,
             prices,
             out,
+        )
+
+
+def _price_invalidation(
+    resources: Sequence[ResourceProps], prices: PriceSheet, out: CostEstimate
+) -> None:
+    for props in of_type(resources, DEPLOYMENT):
+        app = as_str(get_path(props, "metadata", "labels", "app.kubernetes.io/name"))
+        if app != INVALIDATION_APP:
+            continue
+        replicas = as_int(get_path(props, "spec", "replicas")) or 1
+        needs = pod_needs(pod_spec(DEPLOYMENT, props))
+        _node_share_item(
+            f"invalidation service ({replicas} replicas)",
+            replicas * needs.memory_bytes,
+            replicas * needs.cpu_cores,
+            prices,
+            out,
+            component="invalidation",
         )
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from cachectl.connection import CachectlError, ConnectionSettings, parse_endpoint
+from cachectl.credentials import private_enough
 from invalidator.consumer import DEFAULT_MAX_DELIVERIES, ConsumerSettings
 from invalidator.metrics import InvalidatorMetrics
 from invalidator.options import (
@@ -61,9 +63,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _token(path: Path) -> str:
     try:
+        status = path.stat()
         token = path.read_text().strip()
     except OSError as error:
         raise UsageError(f"--cloudflare-token-file {path}: {error.strerror}") from None
+    if not private_enough(status.st_mode, status.st_gid):
+        mode = stat.S_IMODE(status.st_mode)
+        raise UsageError(
+            f"--cloudflare-token-file {path}: readable by others (mode {mode:o}); chmod 600"
+        )
     if not token:
         raise UsageError(f"--cloudflare-token-file {path}: empty")
     return token

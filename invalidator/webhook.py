@@ -25,6 +25,7 @@ from typing import Any
 import redis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from cachectl.credentials import private_enough
 from cachekit.events import DEFAULT_STREAM, InvalidEvent, parse_event, publish
 from invalidator.metrics import InvalidatorMetrics
 
@@ -41,15 +42,19 @@ class SecretFileError(Exception):
 
 
 def read_secret(path: Path) -> bytes:
-    """The shared secret in `path`; refused when group or others may read it, or it is short."""
+    """The shared secret in `path`; refused when others may read it, or it is short.
+
+    Group read is allowed for the process's own group only (cachectl's rule for every secret
+    file): a Kubernetes Secret volume with an fsGroup is 0440, owned by the pod's group.
+    """
     try:
-        mode = path.stat().st_mode
+        status = path.stat()
         secret = path.read_bytes().strip()
     except OSError as error:
         raise SecretFileError(f"{path}: cannot read the secret ({error.strerror})") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if not private_enough(status.st_mode, status.st_gid):
         raise SecretFileError(
-            f"{path}: readable by others (mode {stat.S_IMODE(mode):o}); chmod 600"
+            f"{path}: readable by others (mode {stat.S_IMODE(status.st_mode):o}); chmod 600"
         )
     if len(secret) < 32:
         raise SecretFileError(f"{path}: the secret has {len(secret)} bytes; at least 32 allowed")
@@ -107,7 +112,13 @@ def redis_first_use(client: Any) -> Callable[[str, int], bool]:
 
 
 class WebhookServer:
-    """Serves POST /v1/events, GET /metrics and GET /healthz on (host, port) in a thread."""
+    """Serves POST /v1/events, GET /metrics, GET /healthz and GET /readyz on (host, port) in a
+    thread.
+
+    /healthz (liveness) answers while the process serves; /readyz (readiness) only while the
+    stream can be reached, so a replica cut off from Redis gets no webhook traffic (its events
+    would be refused with 503) and is not restarted for an outage a restart cannot fix.
+    """
 
     def __init__(
         self,
@@ -141,6 +152,9 @@ class WebhookServer:
                     self._reply(200, generate_latest(outer.metrics.registry), CONTENT_TYPE_LATEST)
                 elif self.path == "/healthz":
                     self._reply(200, b"ok\n", "text/plain")
+                elif self.path == "/readyz":
+                    ready, detail = outer.ready()
+                    self._reply(200 if ready else 503, detail.encode() + b"\n", "text/plain")
                 else:
                     self._json(404, {"error": "not found"})
 
@@ -185,6 +199,14 @@ class WebhookServer:
             return 503, {"error": f"the stream cannot be written: {type(error).__name__}"}
         self.metrics.received.labels("webhook", event.kind).inc()
         return 202, {"id": event.id, "entry": entry}
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the stream's node answers (XLEN: one cheap command on the stream's slot)."""
+        try:
+            self.client.xlen(self.stream)
+        except redis.RedisError as error:
+            return False, f"the stream cannot be read: {type(error).__name__}"
+        return True, "ready"
 
     def start(self) -> WebhookServer:
         self._thread.start()

@@ -15,7 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stackconfig.config import CLOUDFLARE_TOKEN_KEY, SECTIONS, Environment
+from stackconfig.config import (
+    CLOUDFLARE_PURGE_TOKEN_KEY,
+    CLOUDFLARE_TOKEN_KEY,
+    SECTIONS,
+    Environment,
+)
 from stackconfig.settings import NAMESPACE, camel, info_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +118,11 @@ def config_reference() -> str:
         f"| `{NAMESPACE}:{CLOUDFLARE_TOKEN_KEY}` | secret string | — | with cdn and monitoring | "
         "Cloudflare API token with Analytics:Read only, for the Cloudflare exporter; mounted as "
         "a file, never in an env var of the pod spec. |"
+    )
+    lines.append(
+        f"| `{NAMESPACE}:{CLOUDFLARE_PURGE_TOKEN_KEY}` | secret string | — | with invalidation | "
+        "Cloudflare API token with Cache Purge on the zone only, for the invalidation service; "
+        "mounted as a file, never in an env var of the pod spec. |"
     )
     return "\n".join(lines)
 

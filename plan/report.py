@@ -148,6 +148,13 @@ def render_plan_md(
         if config.backups.enabled
         else "disabled"
     )
+    service = config.invalidation
+    invalidation = (
+        f"{service.replicas} replicas, {service.cpu} CPU / {service.memory} each, "
+        f"claims after {service.claim_idle_seconds} s"
+        if service.enabled
+        else "disabled"
+    )
     scaling = scaling_summary(config.redis)
     lines = [
         f"# Plan for stack `{run.stack}`",
@@ -169,6 +176,7 @@ def render_plan_md(
         f"| cdn | {cdn} |",
         f"| monitoring | {monitoring} |",
         f"| backups | {backups} |",
+        f"| invalidation | {invalidation} |",
         "",
     ]
     if run.secrets:

@@ -23,6 +23,7 @@ from pulumi.runtime.sync_await import _sync_await  # pyright: ignore[reportPriva
 from plan import inputs
 from plan.mocks import SECRET_PLACEHOLDER, PlanMocks, RecordingMonitor, ResourceRecord
 from stackconfig.config import (
+    CLOUDFLARE_PURGE_TOKEN_KEY,
     CLOUDFLARE_TOKEN_KEY,
     StackConfig,
     needs_cloudflare_token,
@@ -84,15 +85,19 @@ def prepare_config(
         if present:
             engine_config[f"{NAMESPACE}:alertingSecrets"] = present
             secret_keys.add(f"{NAMESPACE}:alertingSecrets")
-    if needs_cloudflare_token(config.cdn, config.monitoring):
-        key = f"{NAMESPACE}:{CLOUDFLARE_TOKEN_KEY}"
-        statuses.append(SecretStatus(key, set_in_stack_file=key in secure_paths))
-        engine_config.setdefault(key, SECRET_PLACEHOLDER)
-        secret_keys.add(key)
+    tokens = [
+        (CLOUDFLARE_TOKEN_KEY, needs_cloudflare_token(config.cdn, config.monitoring)),
+        (CLOUDFLARE_PURGE_TOKEN_KEY, config.invalidation.enabled),
+    ]
+    for name, needed in tokens:
+        if needed:
+            key = f"{NAMESPACE}:{name}"
+            statuses.append(SecretStatus(key, set_in_stack_file=key in secure_paths))
+            engine_config.setdefault(key, SECRET_PLACEHOLDER)
+            secret_keys.add(key)
+    token_keys = {f"{NAMESPACE}:{name}" for name, _ in tokens}
     for path in secure_paths:
-        if not path.startswith(f"{NAMESPACE}:alertingSecrets") and path != (
-            f"{NAMESPACE}:{CLOUDFLARE_TOKEN_KEY}"
-        ):
+        if not path.startswith(f"{NAMESPACE}:alertingSecrets") and path not in token_keys:
             statuses.append(SecretStatus(path, set_in_stack_file=True))
 
     encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in engine_config.items()}

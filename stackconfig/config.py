@@ -63,6 +63,9 @@ MAX_MONTHLY_EGRESS_GB = 10_000_000.0
 MAX_MONTHLY_REQUESTS_MILLIONS = 1_000_000.0
 MAX_RETENTION_DAYS = 3650
 
+LABEL_KEY_PATTERN = r"([a-z0-9.-]+/)?[A-Za-z0-9][-A-Za-z0-9_.]*"
+"""A Kubernetes label key: an optional DNS prefix and a name."""
+
 MAXMEMORY_PERCENT_RANGE = (50, 95)
 """Allowed maxmemory as a percentage of the container limit (inclusive); the redis.conf renderer
 refuses to render outside it too."""
@@ -217,7 +220,7 @@ class RedisConfig:
     client_namespace_label: str = setting(
         "cache-platform/client",
         "Namespaces labelled `<this>=true` may connect to Redis (NetworkPolicy).",
-        checks=(matches(r"([a-z0-9.-]+/)?[A-Za-z0-9][-A-Za-z0-9_.]*", "a label key"),),
+        checks=(matches(LABEL_KEY_PATTERN, "a label key"),),
     )
 
 
@@ -454,6 +457,10 @@ class MonitoringConfig:
     )
 
 
+TOOLS_IMAGE = "ghcr.io/acme/cache-platform-tools:0.1.0"
+"""The tools image built from this repo's Dockerfile: the backup job and the invalidator."""
+
+
 @dataclass(frozen=True)
 class BackupsConfig:
     """`cache-platform:backups` — RDB snapshots to S3."""
@@ -497,9 +504,66 @@ class BackupsConfig:
         "redis-backup", "Kubernetes service account of the backup job.", checks=(DNS_LABEL,)
     )
     image: str = setting(
-        "ghcr.io/acme/cache-platform-tools:0.1.0",
+        TOOLS_IMAGE,
         "Image of the backup job (built from this repo's Dockerfile).",
         checks=(IMAGE_REF, pinned_image),
+    )
+
+
+MIN_INVALIDATION_REPLICAS = 2
+MAX_INVALIDATION_REPLICAS = 20
+"""Every replica takes 1/replicas of the account's purge rate: at 20, one call every 4 minutes
+each on the Free plan."""
+
+
+@dataclass(frozen=True)
+class InvalidationConfig:
+    """`cache-platform:invalidation` — the invalidation service (docs/invalidation.md)."""
+
+    enabled: bool = setting(
+        False,
+        "Deploy the invalidation service: change events from the Redis stream and the signed "
+        "webhook remove Redis keys and purge the edge. Needs `cdn.enabled` and the secret "
+        "`cache-platform:cloudflarePurgeToken`.",
+        why="Off until the stack has its purge token; an existing stack keeps deploying.",
+    )
+    replicas: int = setting(
+        2,
+        "Replicas of the service (each takes its share of the zone's purge rate).",
+        why="A dead consumer's pending events are claimed by another; a PodDisruptionBudget "
+        "keeps one running through node drains.",
+        checks=(between(MIN_INVALIDATION_REPLICAS, MAX_INVALIDATION_REPLICAS),),
+    )
+    image: str = setting(
+        TOOLS_IMAGE,
+        "Image of the service (this repo's Dockerfile: `python -m invalidator`).",
+        checks=(IMAGE_REF, pinned_image),
+    )
+    claim_idle_seconds: int = setting(
+        30,
+        "Seconds an event stays pending with a consumer before another replica claims it.",
+        why="Longer than a batch normally takes, so a live replica's events are not taken from "
+        "it; a dead replica's events wait this long once.",
+        checks=(between(5, 600),),
+    )
+    cpu: Quantity = setting(
+        Quantity("100m"),
+        "CPU request of each replica.",
+        why="The service mostly waits on Redis and Cloudflare; change events come a few a second.",
+        checks=(positive_quantity, quantity_between("10m", "8")),
+    )
+    memory: Quantity = setting(
+        Quantity("192Mi"),
+        "Memory of each replica (request = limit).",
+        why="58 MiB resident after start-up (imports and the Cloudflare client, measured); "
+        "the rest holds batches of 100 events and the webhook's threads.",
+        checks=(positive_quantity, quantity_between("64Mi", "4Gi")),
+    )
+    webhook_namespace_label: str | None = setting(
+        None,
+        "Namespaces labelled `<this>=true` may call the webhook (NetworkPolicy); null: those "
+        "of `redis.clientNamespaceLabel`.",
+        checks=(matches(LABEL_KEY_PATTERN, "a label key"),),
     )
 
 
@@ -532,6 +596,7 @@ class StackConfig:
     monitoring: MonitoringConfig
     backups: BackupsConfig
     traffic: TrafficConfig
+    invalidation: InvalidationConfig
     secret_names: frozenset[str]
     """Names of the `alertingSecrets` entries present (their values are never read here)."""
 
@@ -556,10 +621,13 @@ SECTIONS: Mapping[str, type[Any]] = {
     "monitoring": MonitoringConfig,
     "backups": BackupsConfig,
     "traffic": TrafficConfig,
+    "invalidation": InvalidationConfig,
 }
 CLOUDFLARE_TOKEN_KEY = "cloudflareAnalyticsToken"
 """Secret: a Cloudflare API token with Analytics:Read only, for the Cloudflare exporter."""
-SECRET_KEYS = ("alertingSecrets", CLOUDFLARE_TOKEN_KEY)
+CLOUDFLARE_PURGE_TOKEN_KEY = "cloudflarePurgeToken"
+"""Secret: a Cloudflare API token with Cache Purge on the zone only, for the invalidator."""
+SECRET_KEYS = ("alertingSecrets", CLOUDFLARE_TOKEN_KEY, CLOUDFLARE_PURGE_TOKEN_KEY)
 """Top-level keys that hold credentials and must be set with `pulumi config set --secret`."""
 
 
@@ -601,6 +669,7 @@ def parse_stack_config(
     cdn = cast(CdnConfig | None, sections["cdn"])
     monitoring = cast(MonitoringConfig | None, sections["monitoring"])
     backups = cast(BackupsConfig | None, sections["backups"])
+    invalidation = cast(InvalidationConfig | None, sections["invalidation"])
     if cdn is not None:
         _check_cdn(cdn, problems, other_zones)
     if monitoring is not None:
@@ -619,10 +688,20 @@ def parse_stack_config(
             "the Cloudflare exporter needs an API token with Analytics:Read: pulumi config set "
             f"--secret {NAMESPACE}:{CLOUDFLARE_TOKEN_KEY} <token>",
         )
+    if invalidation is not None and cdn is not None:
+        _check_invalidation(invalidation, cdn, problems)
+        if require_secrets and invalidation.enabled and CLOUDFLARE_PURGE_TOKEN_KEY not in raw:
+            problems.missing(
+                CLOUDFLARE_PURGE_TOKEN_KEY,
+                "the invalidation service purges the edge with an API token allowed Cache Purge "
+                f"on the zone: pulumi config set --secret {NAMESPACE}:{CLOUDFLARE_PURGE_TOKEN_KEY} "
+                "<token>",
+            )
     if problems.lines or environment is None:
         raise ConfigError(problems.lines)
     assert redis is not None and cdn is not None and monitoring is not None and backups is not None
     traffic = cast(TrafficConfig, sections["traffic"])
+    assert invalidation is not None
     return StackConfig(
         environment=environment,
         redis=redis,
@@ -630,6 +709,7 @@ def parse_stack_config(
         monitoring=monitoring,
         backups=backups,
         traffic=traffic,
+        invalidation=invalidation,
         secret_names=frozenset(secret_names),
     )
 
@@ -819,6 +899,18 @@ def _check_backups(backups: BackupsConfig, problems: Problems) -> None:
     if backups.enabled and backups.oidc_provider_arn is None:
         problems.missing(
             "backups.oidcProviderArn", "IRSA needs the cluster's OIDC provider when enabled"
+        )
+
+
+def _check_invalidation(
+    invalidation: InvalidationConfig, cdn: CdnConfig, problems: Problems
+) -> None:
+    if invalidation.enabled and not cdn.enabled:
+        problems.add(
+            "invalidation.enabled",
+            True,
+            "the service purges the edge this stack manages: set cdn.enabled true, or "
+            "invalidation.enabled false",
         )
 
 

@@ -12,6 +12,7 @@ import yaml
 from pulumi.runtime import config as runtime_config
 
 from stackconfig.config import (
+    CLOUDFLARE_PURGE_TOKEN_KEY,
     CLOUDFLARE_TOKEN_KEY,
     SECRET_KEYS,
     SECTIONS,
@@ -114,3 +115,8 @@ def alerting_secrets() -> pulumi.Output[Mapping[str, str]]:
 def cloudflare_analytics_token() -> pulumi.Output[str]:
     """`cache-platform:cloudflareAnalyticsToken` as a secret Output (checked set by the loader)."""
     return pulumi.Config(NAMESPACE).require_secret(CLOUDFLARE_TOKEN_KEY)
+
+
+def cloudflare_purge_token() -> pulumi.Output[str]:
+    """`cache-platform:cloudflarePurgeToken` as a secret Output (checked set by the loader)."""
+    return pulumi.Config(NAMESPACE).require_secret(CLOUDFLARE_PURGE_TOKEN_KEY)

@@ -30,13 +30,12 @@ from components.backups.documents import (
     trust_policy,
 )
 from components.redis.acl import BACKUP
+from components.tools_image import TOOLS_UID
 from stackconfig.config import BackupsConfig
 from stackconfig.quantity import quantity_bytes
 
 BACKUP_PREFIX = "redis"
 """Key prefix of the backup sets in the bucket; the role may touch nothing outside it."""
-TOOLS_UID = 10001
-"""The non-root user of the tools image (Dockerfile)."""
 SCRATCH_MOUNT = "/scratch"
 REDIS_AUTH_MOUNT = "/etc/redis-auth"
 PASSWORD_FILE = "password"

@@ -1,7 +1,7 @@
 """Prometheus alerts of the invalidation service (invalidator/, docs/invalidation.md), as data.
 
-Not yet part of the monitoring component's PrometheusRule: the invalidation component that will
-deploy the service adds this group when the service is switched on.
+Part of the monitoring component's PrometheusRule when the stack deploys the service
+(`invalidation.enabled`; `render_rule_groups(..., invalidation=True)`).
 
 - Lag: the 95th percentile of `invalidation_lag_seconds` over 5 minutes above `LAG_P95_SECONDS`
   for 5 minutes — edge and Redis entries outlive their data by that much.

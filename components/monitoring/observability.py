@@ -79,6 +79,8 @@ class ObservabilityArgs:
     """Labels added to every object."""
     cloudflare: CloudflareMetricsArgs | None = None
     """Deploys the Cloudflare exporter and the CDN overage alerts; None without an edge."""
+    invalidation_alerts: bool = False
+    """Adds the invalidation service's alerts (lag, pending list) when the stack deploys it."""
 
 
 class Observability(pulumi.ComponentResource):
@@ -103,6 +105,7 @@ class Observability(pulumi.ComponentResource):
             args.thresholds,
             settings.runbook_base_url,
             cloudflare.budget if cloudflare is not None else None,
+            invalidation=args.invalidation_alerts,
         )
         alertmanager_config = render_alertmanager_config(settings.receivers, settings.escalation)
         dashboards = render_dashboards(args.thresholds, args.sizing)

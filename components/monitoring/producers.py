@@ -3,8 +3,8 @@
 A panel over a series nobody exports stays empty without any error, so every metric name a query
 reads must map to a producer: a recording rule of rules.py (whose own inputs are checked the same
 way), redis_exporter, the Cloudflare exporter (names from its source), kube-prometheus-stack
-(Prometheus's own `up` and `ALERTS`), the OpenTelemetry Collector, or a service through the metric
-contract of docs/metrics.md.
+(Prometheus's own `up` and `ALERTS`), the OpenTelemetry Collector, the invalidation service (names
+from its registry), or a service through the metric contract of docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from components.monitoring.cloudflare_exporter import EXPORTED_METRICS as CLOUDFLARE_METRICS
 from components.monitoring.dashboards import iter_panels
+from invalidator.metrics import InvalidatorMetrics
 
 REDIS_EXPORTER = "redis_exporter (Redis pods' sidecar)"
 CLOUDFLARE_EXPORTER = "cloudflare exporter (Observability, edge enabled)"
@@ -24,6 +25,7 @@ SERVICE_KIT = "services via the service kit (docs/metrics.md, service metrics)"
 STOREFRONT = "storefront real-user monitoring (docs/metrics.md, business metrics)"
 COLLECTOR = "OpenTelemetry Collector (its own telemetry)"
 RECORDING_RULE = "recording rule (rules.py)"
+INVALIDATOR = "invalidation service (InvalidationService, invalidation.enabled)"
 
 REDIS_EXPORTER_METRICS = frozenset(
     {
@@ -74,6 +76,23 @@ STOREFRONT_METRICS = frozenset(
         "shop_orders_total",
     }
 )
+
+
+def _exposed_names(metrics: InvalidatorMetrics) -> frozenset[str]:
+    """The series names the service's registry exposes (counters with `_total`, histograms
+    with their bucket, sum and count), read from the service's own metric definitions."""
+    names: set[str] = set()
+    for family in metrics.registry.collect():
+        if family.type == "counter":
+            names.add(f"{family.name}_total")
+        elif family.type == "histogram":
+            names.update(f"{family.name}{suffix}" for suffix in _HISTOGRAM_SUFFIXES)
+        else:
+            names.add(family.name)
+    return frozenset(names)
+
+
+INVALIDATOR_METRICS = _exposed_names(InvalidatorMetrics())
 PROMETHEUS_METRICS = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE"})
 COLLECTOR_METRICS = frozenset(
     {"otelcol_receiver_accepted_spans", "otelcol_exporter_sent_spans", "otelcol_process_uptime"}
@@ -127,6 +146,7 @@ def producer_of(name: str, recorded: Mapping[str, str]) -> str | None:
         (SERVICE_KIT, SERVICE_METRICS),
         (STOREFRONT, STOREFRONT_METRICS),
         (COLLECTOR, COLLECTOR_METRICS),
+        (INVALIDATOR, INVALIDATOR_METRICS),
     ):
         if name in names:
             return producer

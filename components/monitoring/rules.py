@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.monitoring.invalidation_rules import invalidation_rule_group
 from stackconfig.sharding import SLOT_COUNT
 from stackconfig.thresholds import (
     BURN_RATE_WINDOWS,
@@ -539,14 +540,20 @@ def render_rule_groups(
     thresholds: AlertThresholds,
     runbook_base_url: str,
     cdn_budget: CdnTrafficBudget | None = None,
+    *,
+    invalidation: bool = False,
 ) -> list[dict[str, Any]]:
     """The rule groups (the `groups:` of a rule file, or a PrometheusRule's `spec.groups`).
 
-    `cdn_budget` adds the CDN overage alerts (when the stack manages the edge)."""
+    `cdn_budget` adds the CDN overage alerts (when the stack manages the edge); `invalidation`
+    the invalidation service's group (when the stack deploys it)."""
     alerting = alerting_rules(thresholds, runbook_base_url)
     if cdn_budget is not None:
         alerting += cdn_overage_rules(cdn_budget, runbook_base_url)
-    return [
+    groups = [
         {"name": RECORDING_GROUP, "rules": recording_rules()},
         {"name": ALERTING_GROUP, "rules": alerting},
     ]
+    if invalidation:
+        groups.append(invalidation_rule_group(runbook_base_url))
+    return groups

@@ -8,19 +8,15 @@ pods are admitted by the Redis NetworkPolicy.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
-import sys
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 import typer.main
-from packaging.requirements import Requirement
 
 from cachectl import backup_cli
 from components.backups.component import (
@@ -41,6 +37,7 @@ from plan.verdicts import judge
 from policies.security import denies_insecure_transport
 from stackconfig.config import BackupsConfig, RedisConfig
 from tests.support.mocking import of_type, one, when_registered
+from tests.support.tools_image import canonical, dockerfile, image_libraries, missing_libraries
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
@@ -608,10 +605,6 @@ def test_aws_resources_are_tagged_and_kubernetes_objects_labelled(monitor: Any) 
 # --- the tools image -------------------------------------------------------------------------
 
 
-def dockerfile() -> str:
-    return (ROOT / "Dockerfile").read_text()
-
-
 def pinned_requirements() -> dict[str, str]:
     pins: dict[str, str] = {}
     for line in (ROOT / "requirements.txt").read_text().splitlines():
@@ -619,46 +612,6 @@ def pinned_requirements() -> dict[str, str]:
         if match:
             pins[canonical(match[1])] = match[3]
     return pins
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def image_libraries() -> list[str]:
-    """The distributions the Dockerfile installs with requirements.txt as constraints."""
-    match = re.search(r"pip install --constraint constraints\.txt ([^\n\\&]+)", dockerfile())
-    assert match, "the Dockerfile must install its libraries constrained by requirements.txt"
-    return match[1].split()
-
-
-def dependency_closure(roots: list[str]) -> set[str]:
-    """`roots` and everything they require on Linux (as installed here), extras left out."""
-    seen: set[str] = set()
-    todo = [canonical(r) for r in roots]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for text in metadata.requires(name) or []:
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(canonical(requirement.name))
-    return seen
-
-
-def third_party_imports(package: Path) -> set[str]:
-    """Top-level modules imported anywhere in `package` (lazy imports included)."""
-    local = {"cachectl", "cachekit", "stackconfig", "__future__"}
-    found: set[str] = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module.split(".")[0])
-    return {m for m in found - local if m not in sys.stdlib_module_names}
 
 
 def test_image_libraries_are_pinned_by_requirements() -> None:
@@ -670,13 +623,7 @@ def test_image_libraries_are_pinned_by_requirements() -> None:
 
 
 def test_image_has_every_library_cachectl_imports() -> None:
-    provided = dependency_closure(image_libraries())
-    distributions = metadata.packages_distributions()
-    missing = {
-        module: distributions.get(module, [module])
-        for module in third_party_imports(ROOT / "cachectl")
-        if not any(canonical(d) in provided for d in distributions.get(module, [module]))
-    }
+    missing = missing_libraries((ROOT / "cachectl").rglob("*.py"))
     assert not missing, f"cachectl imports what the image does not install: {missing}"
 
 
