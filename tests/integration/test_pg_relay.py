@@ -191,7 +191,14 @@ def _applied_by_the_consumer(lab: RedisLab, stream: str, client: Any) -> None:
                     "https://shop.example.com/api/prices/12345",
                     "https://shop.example.com/api/prices/777",
                 ]
-            }
+            },
+            # The Worker's own copies, found by their path tag (docs/invalidation.md).
+            {
+                "tags": [
+                    "path:shop.example.com/api/prices/12345",
+                    "path:shop.example.com/api/prices/777",
+                ]
+            },
         ]
     finally:
         consumer.close()
