@@ -31,6 +31,7 @@ from components.backups.documents import (
 )
 from components.redis.acl import BACKUP
 from components.tools_image import TOOLS_UID
+from components.workloads import restricted_container, restricted_pod
 from stackconfig.config import BackupsConfig
 from stackconfig.quantity import quantity_bytes
 
@@ -279,14 +280,7 @@ class RedisBackups(pulumi.ComponentResource):
                 },
                 limits={"memory": "1Gi", "ephemeral-storage": args.scratch_size},
             ),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                allow_privilege_escalation=False,
-                read_only_root_filesystem=True,
-                run_as_non_root=True,
-                run_as_user=TOOLS_UID,
-                run_as_group=TOOLS_UID,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-            ),
+            security_context=restricted_container(TOOLS_UID),
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(name="scratch", mount_path=SCRATCH_MOUNT),
                 k8s.core.v1.VolumeMountArgs(
@@ -301,14 +295,8 @@ class RedisBackups(pulumi.ComponentResource):
                 # A failed run is a failed Job (kube-state-metrics, alerts), not a pod restarting
                 # in place.
                 restart_policy="Never",
-                security_context=k8s.core.v1.PodSecurityContextArgs(
-                    run_as_non_root=True,
-                    run_as_user=TOOLS_UID,
-                    run_as_group=TOOLS_UID,
-                    # Lets the non-root user read the projected IRSA token.
-                    fs_group=TOOLS_UID,
-                    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                ),
+                # Owning its volumes lets the non-root user read the projected IRSA token.
+                security_context=restricted_pod(TOOLS_UID),
                 containers=[container],
                 volumes=[
                     k8s.core.v1.VolumeArgs(

@@ -48,8 +48,9 @@ from components.invalidation.pod import (
     service_environment,
 )
 from components.redis.acl import OPERATOR
-from components.redis.cluster import PROMETHEUS_POD_LABELS, REDIS_PORT
+from components.redis.cluster import REDIS_PORT
 from components.tools_image import TOOLS_UID
+from components.workloads import dns_egress, prometheus_peer, restricted_container, restricted_pod
 from stackconfig.config import CloudflarePlan, InvalidationConfig
 
 TERMINATION_GRACE_SECONDS = 30
@@ -193,14 +194,7 @@ class InvalidationService(pulumi.ComponentResource):
                 requests={"cpu": settings.cpu, "memory": settings.memory},
                 limits={"memory": settings.memory},
             ),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                allow_privilege_escalation=False,
-                read_only_root_filesystem=True,
-                run_as_non_root=True,
-                run_as_user=TOOLS_UID,
-                run_as_group=TOOLS_UID,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-            ),
+            security_context=restricted_container(TOOLS_UID),
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(
                     name="secrets", mount_path=SECRETS_MOUNT, read_only=True
@@ -263,13 +257,7 @@ class InvalidationService(pulumi.ComponentResource):
                         # The service never talks to the Kubernetes API.
                         automount_service_account_token=False,
                         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=TOOLS_UID,
-                            run_as_group=TOOLS_UID,
-                            fs_group=TOOLS_UID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
+                        security_context=restricted_pod(TOOLS_UID),
                         affinity=k8s.core.v1.AffinityArgs(
                             pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
                                 # Preferred, not required: a small cluster still runs both.
@@ -346,19 +334,7 @@ class InvalidationService(pulumi.ComponentResource):
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=HTTP_PORT)],
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        # Only the Prometheus pods of the monitoring namespace (one peer: AND).
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={
-                                        "kubernetes.io/metadata.name": args.monitoring_namespace
-                                    }
-                                ),
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels=PROMETHEUS_POD_LABELS
-                                ),
-                            )
-                        ],
+                        from_=[prometheus_peer(args.monitoring_namespace)],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=HTTP_PORT)],
                     ),
                 ],
@@ -372,23 +348,8 @@ class InvalidationService(pulumi.ComponentResource):
                         ],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=REDIS_PORT)],
                     ),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        # The nodes announce DNS names, and the Cloudflare API is one.
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                                ),
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"k8s-app": "kube-dns"}
-                                ),
-                            )
-                        ],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="UDP"),
-                            k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="TCP"),
-                        ],
-                    ),
+                    # The nodes announce DNS names, and the Cloudflare API is one.
+                    dns_egress(),
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                         # Cloudflare's purge API.
                         to=[

@@ -41,6 +41,7 @@ from components.monitoring.chart_values import (
 )
 from components.monitoring.dashboards import DashboardSizing, render_dashboards
 from components.monitoring.rules import CdnTrafficBudget, render_rule_groups
+from components.workloads import restricted_container, restricted_pod
 from stackconfig.config import MonitoringConfig
 from stackconfig.thresholds import AlertThresholds
 
@@ -279,13 +280,7 @@ class Observability(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels={APP_LABEL: app}),
                     spec=k8s.core.v1.PodSpecArgs(
                         automount_service_account_token=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=cf.EXPORTER_UID,
-                            run_as_group=cf.EXPORTER_UID,
-                            fs_group=cf.EXPORTER_UID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
+                        security_context=restricted_pod(cf.EXPORTER_UID),
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name=app,
@@ -306,7 +301,7 @@ class Observability(pulumi.ComponentResource):
                                     requests=cf.EXPORTER_RESOURCES["requests"],
                                     limits=cf.EXPORTER_RESOURCES["limits"],
                                 ),
-                                security_context=_restricted_container(),
+                                security_context=restricted_container(),
                                 volume_mounts=[
                                     k8s.core.v1.VolumeMountArgs(
                                         name="token", mount_path=cf.TOKEN_MOUNT, read_only=True
@@ -395,11 +390,7 @@ class Observability(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels={APP_LABEL: app}),
                     spec=k8s.core.v1.PodSpecArgs(
                         automount_service_account_token=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=10001,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
+                        security_context=restricted_pod(10001, owns_volumes=False),
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name=app,
@@ -418,7 +409,7 @@ class Observability(pulumi.ComponentResource):
                                     requests=tracing.COLLECTOR_RESOURCES["requests"],
                                     limits=tracing.COLLECTOR_RESOURCES["limits"],
                                 ),
-                                security_context=_restricted_container(),
+                                security_context=restricted_container(),
                                 volume_mounts=[
                                     k8s.core.v1.VolumeMountArgs(
                                         name="config", mount_path="/conf", read_only=True
@@ -452,11 +443,3 @@ class Observability(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
         self._service_monitor(name, metadata, app, "metrics", "30s", release)
-
-
-def _restricted_container() -> k8s.core.v1.SecurityContextArgs:
-    return k8s.core.v1.SecurityContextArgs(
-        allow_privilege_escalation=False,
-        read_only_root_filesystem=True,
-        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-    )

@@ -42,6 +42,7 @@ import pulumi_random as random
 
 from components.redis.acl import APP, BACKUP, MONITOR, OPERATOR, USERS, render_acl_rules
 from components.redis.conf import redis_conf_spec, render_redis_conf
+from components.workloads import dns_egress, prometheus_peer, restricted_container, restricted_pod
 from stackconfig import adr
 from stackconfig.config import RedisConfig
 
@@ -60,7 +61,6 @@ PASSWORD_KEY = "password"
 EXPORTER_PASSWORDS_KEY = "exporter-passwords.json"
 """redis_exporter's password file: a JSON map of redis:// address -> password."""
 ACL_RULES_KEY = "users.acl"
-PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 """Labels prometheus-operator gives the Prometheus pods it runs (kube-prometheus-stack)."""
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 # A primary hands over to its replica in preStop (CLUSTER FAILOVER, a few seconds), then the
@@ -274,21 +274,8 @@ class RedisCluster(pulumi.ComponentResource):
                 name="REDIS_REPLICAS_PER_PRIMARY", value=str(settings.replicas_per_primary)
             ),
         ]
-        container_security = k8s.core.v1.SecurityContextArgs(
-            allow_privilege_escalation=False,
-            read_only_root_filesystem=True,
-            run_as_non_root=True,
-            run_as_user=REDIS_UID,
-            run_as_group=REDIS_UID,
-            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-        )
-        pod_security = k8s.core.v1.PodSecurityContextArgs(
-            run_as_non_root=True,
-            run_as_user=REDIS_UID,
-            run_as_group=REDIS_UID,
-            fs_group=REDIS_UID,
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-        )
+        container_security = restricted_container(REDIS_UID)
+        pod_security = restricted_pod(REDIS_UID)
         config_volume = k8s.core.v1.VolumeArgs(
             name="config",
             config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
@@ -628,20 +615,7 @@ class RedisCluster(pulumi.ComponentResource):
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=REDIS_PORT)],
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        # Only the Prometheus pods of the monitoring namespace (both selectors
-                        # in one peer: AND), not every pod that runs there.
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={
-                                        "kubernetes.io/metadata.name": args.monitoring_namespace
-                                    }
-                                ),
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels=PROMETHEUS_POD_LABELS
-                                ),
-                            )
-                        ],
+                        from_=[prometheus_peer(args.monitoring_namespace)],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=METRICS_PORT)],
                     ),
                 ],
@@ -662,22 +636,7 @@ class RedisCluster(pulumi.ComponentResource):
                             k8s.networking.v1.NetworkPolicyPortArgs(port=BUS_PORT),
                         ],
                     ),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                                ),
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"k8s-app": "kube-dns"}
-                                ),
-                            )
-                        ],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="UDP"),
-                            k8s.networking.v1.NetworkPolicyPortArgs(port=53, protocol="TCP"),
-                        ],
-                    ),
+                    dns_egress(),
                 ],
             ),
             opts=in_namespace,
