@@ -48,6 +48,10 @@ DEFAULT_MAX_DELIVERIES = 20
 """Deliveries before an entry is dead-lettered: with claims every `claim_idle` (30 s), about ten
 minutes of retries — longer than a Redis failover or a short Cloudflare incident."""
 DEAD_LETTER_MAXLEN = 10_000
+DEFAULT_DEPARTED_AFTER = 3600.0
+"""A pod that restarts joins under a new name (its pod name) and its old name stays in the group.
+A live consumer reads every `block` seconds, so one silent for an hour with nothing pending has
+gone; removing it keeps XINFO CONSUMERS (the runbook's first look) to the running pods."""
 
 
 class Purger(Protocol):
@@ -66,6 +70,8 @@ class ConsumerSettings:
     seen_ttl: int = DEFAULT_SEEN_TTL
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
     """Deliveries of one entry (the first read and every claim) before it is dead-lettered."""
+    departed_after: float = DEFAULT_DEPARTED_AFTER
+    """Seconds a consumer holding no entry may stay silent before it is removed from the group."""
 
     @property
     def dead_letter_stream(self) -> str:
@@ -95,6 +101,7 @@ class Consumer:
         self._view = connect(connection)
         self.client: Any = self._view.cluster_client()
         self._ensure_group()
+        self._next_departure_check = clock()
 
     def close(self) -> None:
         self.client.close()
@@ -207,7 +214,30 @@ class Consumer:
             entries += self.read_new(block if not entries else 0)
         acknowledged = self.process(entries) if entries else 0
         self.update_pending()
+        if self._clock() >= self._next_departure_check:
+            self._next_departure_check = self._clock() + self.settings.departed_after / 4
+            self.forget_departed()
         return acknowledged
+
+    def forget_departed(self) -> list[str]:
+        """Remove the group's consumers (not this one) that hold no entry and have been silent
+        for `departed_after`; their names. One holding entries stays: its entries are claimed
+        by the others first, and it goes once it holds none."""
+        consumers: Any = self.client.xinfo_consumers(self.settings.stream, self.settings.group)
+        departed: list[str] = []
+        for consumer in consumers:
+            name = consumer["name"]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            silent_ms = int(consumer["idle"])
+            if (
+                name != self.name
+                and int(consumer["pending"]) == 0
+                and silent_ms >= self.settings.departed_after * 1000
+            ):
+                departed.append(name)
+        for name in departed:
+            self.client.xgroup_delconsumer(self.settings.stream, self.settings.group, name)
+        return departed
 
     def update_pending(self) -> None:
         summary: Any = self.client.xpending(self.settings.stream, self.settings.group)

@@ -74,7 +74,13 @@ class Rig:
         self.consumers: list[Consumer] = []
 
     def consumer(
-        self, name: str, *, attempts: int = 3, claim_idle: float = 30.0, max_deliveries: int = 20
+        self,
+        name: str,
+        *,
+        attempts: int = 3,
+        claim_idle: float = 30.0,
+        max_deliveries: int = 20,
+        departed_after: float = 3600.0,
     ) -> tuple[Consumer, InvalidatorMetrics]:
         metrics = InvalidatorMetrics()
         clock = FakeClock()
@@ -92,6 +98,7 @@ class Rig:
             block=0.05,
             claim_idle=claim_idle,
             max_deliveries=max_deliveries,
+            departed_after=departed_after,
         )
         consumer = Consumer(name, lab_connection(self.lab), purger, metrics, settings)
         self.consumers.append(consumer)
@@ -199,6 +206,36 @@ def test_a_failure_between_redis_and_the_edge_is_retried_by_another_consumer(rig
     ]
     assert value(metrics, "invalidation_events_applied_total", kind="price_change") == 1
     assert value(metrics, "invalidation_stream_pending") == 0
+
+
+def consumer_names(rig: Rig) -> set[str]:
+    rows: Any = rig.client.xinfo_consumers(rig.settings.stream, "invalidator")
+    return {row["name"] for row in rows}
+
+
+def test_consumers_of_restarted_pods_leave_the_group_once_they_hold_nothing(rig: Rig) -> None:
+    # Redis adds a consumer to the group on its first delivery.
+    holding, _ = rig.consumer("pod-a", attempts=1)
+    done, _ = rig.consumer("pod-b")
+    held_key, held = price_event("5151")
+    rig.client.set(held_key, "1")
+    rig.cloudflare.always = failure(503, "unavailable")
+    publish(rig.client, held, stream=rig.settings.stream)
+    assert holding.run_once() == 0  # pod-a keeps its entry pending, then its pod restarts
+    rig.cloudflare.always = None
+    publish(rig.client, price_event("5152")[1], stream=rig.settings.stream)
+    assert done.run_once() == 1  # pod-b holds nothing, then its pod restarts
+    assert consumer_names(rig) == {"pod-a", "pod-b"}
+    time.sleep(0.3)  # both silent for longer than departed_after
+
+    bystander, _ = rig.consumer("pod-c", departed_after=0.2)
+    assert bystander.run_once() == 0  # claims nothing (claim_idle 30 s)
+    assert consumer_names(rig) == {"pod-a"}  # still holds an entry
+
+    claimer, _ = rig.consumer("pod-d", claim_idle=0.0, departed_after=0.2)
+    assert claimer.run_once() == 1  # pod-a's entry, applied; pod-a then holds nothing
+    assert rig.client.exists(held_key) == 0
+    assert consumer_names(rig) == {"pod-d"}
 
 
 def test_an_entry_that_fails_every_delivery_is_dead_lettered_after_the_limit(rig: Rig) -> None:
