@@ -4,7 +4,7 @@ Each virtual user waits 0.5-1.5 s between requests (a shopper reading a page), p
 by a Zipf-like popularity (rank r is chosen with weight 1 / r**s), opens the list page showing
 such a product (`list_path`) and sends a share of writes
 (PUT /products/<id>, which invalidates the product's keys). Every request is appended to a CSV
-file as `end_time,name,milliseconds,ok`: the harness computes every figure from these records.
+file as `end_time,name,milliseconds,ok,edge`: the harness computes every figure from these records.
 
 Run: `python -m loadtest.generator --host URL --users N --seconds T --out FILE [...]`.
 """
@@ -22,6 +22,8 @@ from typing import Any
 
 CATEGORIES = 20
 PAGE_SIZE = 20
+EDGE_STATUS_HEADER = "x-cache-status"
+"""The edge Worker's cache verdict on each response (components/cdn/worker/worker.js)."""
 """Products per list page."""
 
 
@@ -70,11 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_share: float = options.write_share
     # Line-buffered: the harness starts its clock at the first recorded request.
     out = options.out.open("w", buffering=1)
-    out.write("end_time,name,milliseconds,ok\n")
+    out.write("end_time,name,milliseconds,ok,edge\n")
 
     def record(name: str, response_time: float, exception: BaseException | None,
-               **_: Any) -> None:  # fmt: skip
-        out.write(f"{time.time():.3f},{name},{response_time:.2f},{0 if exception else 1}\n")
+               response: Any = None, **_: Any) -> None:  # fmt: skip
+        # The edge Worker's verdict (HIT, MISS, STALE...); empty without an edge.
+        headers: Any = getattr(response, "headers", None) or {}
+        status = str(headers.get(EDGE_STATUS_HEADER) or "")
+        out.write(f"{time.time():.3f},{name},{response_time:.2f},{0 if exception else 1},"
+                  f"{status}\n")  # fmt: skip
 
     events.request.add_listener(record)  # pyright: ignore[reportUnknownMemberType]
 

@@ -214,8 +214,10 @@ class Harness:
         db_latency_ms: tuple[float, float] = (20, 80),
         redis_timeout: float = 0.25,
         seed: int = 11,
+        edge: bool = False,
     ) -> None:
         self.conf_text = conf_text
+        self.edge = edge
         self.db_latency_ms = db_latency_ms
         self.redis_timeout = redis_timeout
         self.seed = seed
@@ -227,6 +229,8 @@ class Harness:
             conf_text, primaries=3, replicas=1, memory=memory, base_dir=self.work / "lab"
         )
         self.service_url = ""
+        self.edge_url = ""
+        """The edge Worker in workerd in front of the service (`edge=True`), else empty."""
         self.prometheus_url = ""
 
     def __enter__(self) -> Harness:
@@ -251,7 +255,14 @@ class Harness:
     def start(self) -> None:
         self.lab.start()
         self._start_service()
+        if self.edge:
+            self._start_edge()
         self._start_prometheus()
+
+    @property
+    def front_url(self) -> str:
+        """Where the shoppers' requests go: the edge when there is one, else the service."""
+        return self.edge_url or self.service_url
 
     def _start_service(self) -> None:
         self.service_url = self._start_catalog("catalog", with_cache=True)
@@ -277,6 +288,26 @@ class Harness:
         url = f"http://127.0.0.1:{port}"
         self.processes.wait_ready(name, lambda: requests.get(f"{url}/stats", timeout=2).ok, 60)
         return url
+
+    def _start_edge(self) -> None:
+        """components/cdn/worker/worker.js in workerd (miniflare) on 127.0.0.1, with the
+        bindings the stack renders, its origin the catalog service."""
+        from components.cdn.worker_module import default_worker_bindings
+
+        bindings = self.work / "worker-bindings.json"
+        bindings.write_text(json.dumps(default_worker_bindings()))
+        port = free_node_port()
+        root = Path(__file__).resolve().parent.parent
+        self.processes.start(
+            "edge",
+            [_tool("node"), str(root / "loadtest" / "edge.mjs"), "--port", str(port),
+             "--origin", self.service_url, "--bindings", str(bindings)],
+            cwd=root,
+        )  # fmt: skip
+        self.edge_url = f"http://127.0.0.1:{port}"
+        self.processes.wait_ready(
+            "edge", lambda: requests.get(f"{self.edge_url}/stats", timeout=2).ok, 60
+        )
 
     def _start_prometheus(self) -> None:
         exporter_port, prometheus_port = free_node_port(), free_node_port()
@@ -356,7 +387,7 @@ class Harness:
     ) -> subprocess.Popen[bytes]:  # fmt: skip
         return self.processes.start(
             name or f"locust-{scenario.name}",
-            [sys.executable, "-m", "loadtest.generator", "--host", host or self.service_url,
+            [sys.executable, "-m", "loadtest.generator", "--host", host or self.front_url,
              "--users", str(users), "--spawn-rate", str(max(1.0, users / 5)),
              "--seconds", f"{seconds:g}", "--out", str(out),
              "--catalog-size", str(catalog),
@@ -385,7 +416,7 @@ class Harness:
         session = requests.Session()
 
         def load(path: str) -> None:
-            session.get(self.service_url + path, timeout=10).raise_for_status()
+            session.get(self.front_url + path, timeout=10).raise_for_status()
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(load, paths))

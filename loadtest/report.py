@@ -51,13 +51,19 @@ class Request:
     name: str
     seconds: float
     ok: bool
+    edge: str = ""
+    """The edge Worker's verdict (HIT, MISS, STALE, BYPASS...); empty without an edge."""
+
+
+EDGE_SERVED = frozenset({"HIT", "STALE", "REVALIDATED"})
+"""Verdicts the edge answered from its own copy (REVALIDATED: a 304 from the origin, no body)."""
 
 
 def read_requests(path: Path) -> list[Request]:
     with path.open() as handle:
         return [
             Request(float(row["end_time"]), row["name"], float(row["milliseconds"]) / 1000,
-                    row["ok"] == "1")
+                    row["ok"] == "1", row.get("edge") or "")
             for row in csv.DictReader(handle)
         ]  # fmt: skip
 
@@ -135,6 +141,10 @@ def compute_figures(record: RunRecord, requests: Sequence[Request]) -> dict[str,
         "evicted_keys": (samples[-1].evicted_keys - samples[0].evicted_keys) if samples else None,
         "requests_per_second": sent / record.seconds,
     }
+    through_edge = [r for r in requests if r.edge]
+    if through_edge:
+        served = sum(1 for r in through_edge if r.edge in EDGE_SERVED)
+        figures["edge_hit_ratio"] = served / len(through_edge)
     if len(samples) >= 2:
         queries = samples[-1].db_queries - samples[0].db_queries
         served = len(_window(requests, samples[0].time, samples[-1].time))
@@ -236,6 +246,7 @@ def machine() -> dict[str, Any]:
 def build_report(record: RunRecord, requests: Sequence[Request]) -> dict[str, Any]:
     figures = compute_figures(record, requests)
     verdicts = judge(figures, scenario_marks(record))
+    edge = any(r.edge for r in requests)
 
     def relative(moment: float | None) -> float | None:
         return None if moment is None else round(moment - record.started, 2)
@@ -248,7 +259,7 @@ def build_report(record: RunRecord, requests: Sequence[Request]) -> dict[str, An
         "scale": {
             "preset": record.scale.name,
             "users_factor": record.scale.users,
-            "time_factor": record.scale.time,
+            "time_factor": record.seconds / record.scenario.seconds,
             "adr_users": record.scenario.users,
             "virtual_users": record.users,
             "adr_seconds": record.scenario.seconds,
@@ -259,6 +270,7 @@ def build_report(record: RunRecord, requests: Sequence[Request]) -> dict[str, An
             "catalog_size": record.scenario.catalog_at(record.scale),
             "zipf_exponent": record.scenario.zipf,
             "alert_for_seconds": ALERT_FOR_SECONDS,
+            "edge_worker": edge,
         },
         "figures": figures,
         "marks": verdicts,
