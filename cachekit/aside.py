@@ -331,9 +331,9 @@ def _promotion_redirects(client: Any, old: str, new: Any) -> list[MovedError]:
 
 
 def _reports_primary(role: object) -> bool:
-    """Whether a ROLE reply says "master". The slot map is re-read only then: redis-py's
-    asyncio client marks every node's connections for reconnect on each re-read, so re-reading
-    on a timer while the replica is still a replica would reconnect the whole cluster each time."""
+    """Whether a ROLE reply says "master". The slot map changes only then: re-reading it on a
+    timer while the replica is still a replica would, with redis-py, mark every node's
+    connections for reconnect each time."""
     if not isinstance(role, (list, tuple)) or not role:
         return False
     first = cast(Sequence[object], role)[0]
