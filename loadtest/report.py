@@ -320,7 +320,12 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"(x{scale['users_factor']:g}), {scale['seconds']:g} s for the ADR's "
         f"{scale['adr_seconds']:g} s (x{scale['time_factor']:g}); Redis maxmemory "
         f"{scale['redis_maxmemory_bytes_per_node'] / 2**20:g} MiB per node for production's "
-        f"{scale['production_node_memory']}; alerts' `for` {scale['alert_for_seconds']} s.",
+        f"{scale['production_node_memory']}; alerts' `for` {scale['alert_for_seconds']} s"
+        + (
+            "; the edge Worker (workerd) in front of the service."
+            if scale.get("edge_worker")
+            else "."
+        ),
         "",
         f"**Result: {'PASS' if report['pass'] else 'FAIL'}**",
         "",

@@ -64,3 +64,16 @@ def test_without_a_pass_the_reduction_is_labelled_an_estimate(tmp_path: Path) ->
     figures = compute_figures(record, read_requests(record.requests_csv))
     assert "db_load_reduction" not in figures
     assert figures["db_load_reduction_estimated"] == pytest.approx(1 - 20 / 200)
+
+
+def test_the_edge_hit_ratio_counts_what_the_edge_answered_itself(tmp_path: Path) -> None:
+    start = 1000.0
+    record = RunRecord(SCENARIOS["failover"], SHORT, 10, 20.0, start, tmp_path / "edge.csv")
+    verdicts = ["HIT"] * 6 + ["STALE", "REVALIDATED", "MISS", "BYPASS"]
+    lines = ["end_time,name,milliseconds,ok,edge"]
+    lines += [f"{start + n},product,5,1,{verdict}" for n, verdict in enumerate(verdicts)]
+    record.requests_csv.write_text("\n".join(lines) + "\n")
+    figures = compute_figures(record, read_requests(record.requests_csv))
+    assert figures["edge_hit_ratio"] == pytest.approx(0.8)
+    _write_requests(tmp_path / "plain.csv", 10, start)  # no edge: no such figure
+    assert "edge_hit_ratio" not in compute_figures(record, read_requests(tmp_path / "plain.csv"))
