@@ -30,7 +30,7 @@ help:
 	@echo "make bench                benchmarks: plan time and its ratio to the SDK imports, test-fast wall time, Redis failover/throughput, failover write pause, scaling, service kit, invalidation lag, Worker overhead"
 	@echo "make lab STACK=<stack>    a real local Redis Cluster from the stack's redis.conf (python -m lab --help)"
 	@echo "make drill-backup         backup -> wipe -> restore -> load on the lab, local S3; figures"
-	@echo "make loadtest SCENARIO=<name>  an ADR validation scenario end to end (build/loadtest/<name>/)"
+	@echo "make loadtest SCENARIO=<name> [EDGE=1]  an ADR validation scenario end to end (build/loadtest/<name>/)"
 
 # --- set-up --------------------------------------------------------------------------------
 $(VENV)/.requirements: requirements.txt pyproject.toml
@@ -111,6 +111,7 @@ clean:
 loadtest-scenario:
 	@python3 -m loadtest.scenarios "$(SCENARIO)"
 
+# EDGE=1 puts the edge Worker (workerd via miniflare) in front of the service.
 loadtest: loadtest-scenario setup
 	$(PY) -m plan --stack $(STACK) >/dev/null || test $$? -eq 1
-	$(PY) -m loadtest $(SCENARIO) --conf build/$(STACK)/redis/redis.conf
+	$(PY) -m loadtest $(SCENARIO) --conf build/$(STACK)/redis/redis.conf $(if $(EDGE),--edge)

@@ -5,6 +5,16 @@ is stored with its tier's TTL. Redis is an accelerator, never a dependency (the 
 the source"): a Redis error or timeout is counted in `cache_errors_total{kind}` and the loader's
 value is returned; a failing node's circuit breaker skips it for a while (`breaker.py`); a write
 after a load never fails the request. Only the loader's own exceptions reach the caller.
+
+The kit sends each call straight to the node its client's slot map names (that node's own
+connection pool), not through the cluster client's command path: there, redis-py answers any
+connection error or timeout by re-reading the whole slot map (CLUSTER SLOTS, then COMMAND) under
+a lock every other call waits on, and by marking every connection to every node for reconnect. A
+dead primary fails each call sent to it, so a failover became a cascade of such re-reads that
+stalled the whole service (measured in the load test's failover run, docs/loadtest.md). Here a
+node's failures only feed that node's breaker; the slot map is re-read once, when the shard's
+replica reports its promotion. Redirects (MOVED, ASK) still go through the client's own path,
+which follows them and patches its slot map.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 from prometheus_client import CollectorRegistry
 from redis.backoff import NoBackoff
-from redis.exceptions import ClusterDownError, SlotNotCoveredError
+from redis.exceptions import AskError, ClusterDownError, MovedError, SlotNotCoveredError
 from redis.retry import Retry
 
 from cachekit.breaker import BreakerBoard, BreakerSettings, BreakerState, Clock
@@ -278,12 +288,22 @@ class _Core:
         return self.options.replica_reads and CONSISTENCY_RULES[consistency].from_replica
 
 
-def _node_name(client: Any, key: str) -> str:
+_REDIRECTS = (MovedError, AskError)
+"""A node's answer that the slot moved: the cluster client follows it and patches its map."""
+
+
+def _primary_of(client: Any, key: str) -> Any:
+    """The primary the client's slot map names for `key`, or None (no map yet: the client's own
+    path reads one)."""
     try:
-        node = client.get_node_from_key(key)
-    except Exception:  # no node for the slot yet: one breaker for "unknown"
-        return "?"
-    return str(node.name) if node is not None else "?"
+        return client.get_node_from_key(key)
+    except Exception:  # no node for the slot yet
+        return None
+
+
+def _node_name(client: Any, key: str) -> str:
+    node = _primary_of(client, key)
+    return str(node.name) if node is not None else "?"  # one breaker for "unknown"
 
 
 def _replica_of(client: Any, key: str) -> Any:
@@ -294,10 +314,26 @@ def _replica_of(client: Any, key: str) -> Any:
         return None
 
 
+def _promotion_redirects(client: Any, old: str, new: Any) -> list[MovedError]:
+    """The MOVED answers the slots of `old` (a primary's name) would get now that `new` (its
+    replica) was promoted: one per distinct node list of the client's slot map (redis-py shares
+    one list per slot range), for the client's own `move_slot`. It patches the map as for a
+    redirect: `new` becomes the primary, `old` a replica, every other node's connections stay.
+    A full re-read (`nodes_manager.initialize()`) would mark every connection to every node for
+    reconnect, and the service would pay a reconnect per pooled connection at once."""
+    seen: set[int] = set()
+    redirects: list[MovedError] = []
+    for slot, nodes in list(client.nodes_manager.slots_cache.items()):
+        if nodes and nodes[0].name == old and id(nodes) not in seen:
+            seen.add(id(nodes))
+            redirects.append(MovedError(f"{slot} {new.host}:{new.port}"))
+    return redirects
+
+
 def _reports_primary(role: object) -> bool:
-    """Whether a ROLE reply says "master". The slot map is re-read only then: redis-py's
-    asyncio client marks every node's connections for reconnect on each re-read, so re-reading
-    on a timer while the replica is still a replica would reconnect the whole cluster each time."""
+    """Whether a ROLE reply says "master". The slot map changes only then: re-reading it on a
+    timer while the replica is still a replica would, with redis-py, mark every node's
+    connections for reconnect each time."""
     if not isinstance(role, (list, tuple)) or not role:
         return False
     first = cast(Sequence[object], role)[0]
@@ -402,16 +438,30 @@ class CacheAside:
         if not breaker.allow():
             return _UNAVAILABLE
         try:
-            raw = self.client.get(key)
+            raw = self._on_primary(key, ("GET", key), lambda: self.client.get(key))
         except _REDIS_FAILURES as error:
             core.failed(node, error)
             return _UNAVAILABLE
         breaker.record_success()
         return raw
 
+    def _on_primary(self, key: str, command: tuple[Any, ...], fallback: Callable[[], T]) -> T:
+        """`command` on `key`'s primary, on that node's own connection (see the module's doc);
+        `fallback` (the same command through the cluster client) when the slot map has no node
+        or the node redirects."""
+        node = _primary_of(self.client, key)
+        if node is None:
+            return fallback()
+        try:
+            connection: Any = self.client.get_redis_connection(node)
+            return cast(T, connection.execute_command(*command))
+        except _REDIRECTS:
+            return fallback()
+
     def _refresh_topology(self, key: str, node: str) -> str:
-        """Re-read the slot map once the shard's replica says it was promoted (or cannot be
-        asked); the primary the map now names for `key`."""
+        """Follow the shard's promotion once its replica says it is the primary (patching the
+        slot map: `_promotion_redirects`); re-read the whole map when no replica is known or
+        it cannot be asked. The primary the map now names for `key`."""
         replica = _replica_of(self.client, key)
         if replica is not None:
             try:
@@ -421,6 +471,12 @@ class CacheAside:
                 role = None
             if role is not None and not _reports_primary(role):
                 return node
+            if role is not None:
+                for redirect in _promotion_redirects(self.client, node, replica):
+                    self.client.nodes_manager.move_slot(redirect)
+                promoted = _node_name(self.client, key)
+                self._core.promoted(node, promoted)
+                return promoted
         try:
             self.client.nodes_manager.initialize()
         except _REDIS_FAILURES:
@@ -436,15 +492,34 @@ class CacheAside:
         if not breaker.allow():
             return None
         try:
-            pipe = self.client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
-            for key in keys:
-                pipe.get(key)
-            raws: list[Any] = pipe.execute()
+            raws = self._node_gets(keys)
         except _REDIS_FAILURES as error:
             core.failed(node, error)
             return None
         breaker.record_success()
         return raws
+
+    def _node_gets(self, keys: Sequence[str]) -> list[Any]:
+        """GET of `keys` (one shard's) pipelined on their primary's own connection; through the
+        cluster client's pipeline when the node redirects."""
+
+        def through_client() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+            for key in keys:
+                pipe.get(key)
+            return pipe.execute()
+
+        node = _primary_of(self.client, keys[0])
+        if node is None:
+            return through_client()
+        try:
+            connection: Any = self.client.get_redis_connection(node)
+            pipe: Any = connection.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(key)
+            return pipe.execute()
+        except _REDIRECTS:
+            return through_client()
 
     def _replica_get_many(self, keys: Sequence[str]) -> dict[str, object]:
         """Raw values of `keys` (one shard's) read from a replica in one round trip, READONLY
@@ -507,7 +582,8 @@ class CacheAside:
         if not core.breakers.of(node).allow():
             return
         try:
-            self.client.set(key, data, ex=ttl)
+            self._on_primary(key, ("SET", key, data, "EX", ttl),
+                             lambda: self.client.set(key, data, ex=ttl))  # fmt: skip
         except _REDIS_FAILURES as error:
             core.failed(node, error)
         else:
@@ -523,7 +599,8 @@ class CacheAside:
         if not breaker.allow():
             return False
         try:
-            self.client.set(key, data, ex=ttl)
+            self._on_primary(key, ("SET", key, data, "EX", ttl),
+                             lambda: self.client.set(key, data, ex=ttl))  # fmt: skip
         except _REDIS_FAILURES as error:
             core.failed(node, error)
             return False
@@ -591,27 +668,28 @@ class CacheAside:
             for key in keys:
                 node = _node_name(self.client, key)
                 try:
-                    self.client.unlink(key)
+                    self._on_primary(key, ("UNLINK", key), lambda key=key: self.client.unlink(key))
                 except _REDIS_FAILURES as error:
                     core.failed(node, error)
                     confirmed = False
         return confirmed
 
 
-async def _readonly_gets(replica: Any, keys: Sequence[str]) -> list[object]:
-    """READONLY then GET of each key, pipelined on one connection of an asyncio `ClusterNode`
-    (the cluster client has no per-call way to send READONLY first on the same connection)."""
-    connection: Any = replica.acquire_connection()
+async def _pipelined(node: Any, commands: Sequence[tuple[Any, ...]]) -> list[object]:
+    """`commands` pipelined on one connection of an asyncio `ClusterNode` (the cluster client
+    has no per-call way to send READONLY first on the same connection, and its own path
+    re-reads the whole cluster on a connection error: see the module's doc)."""
+    connection: Any = node.acquire_connection()
     try:
-        commands = [("READONLY",), *(("GET", key) for key in keys)]
+        await node.disconnect_if_needed(connection)  # marked by a slot-map refresh
         await connection.send_packed_command(connection.pack_commands(commands))
         replies: list[object] = [await connection.read_response() for _ in commands]
     except BaseException:
         await connection.disconnect()  # unread replies would answer the next caller
         raise
     finally:
-        replica.release(connection)
-    return replies[1:]
+        node.release(connection)
+    return replies
 
 
 class AsyncCacheAside:
@@ -682,12 +760,24 @@ class AsyncCacheAside:
         if not breaker.allow():
             return _UNAVAILABLE
         try:
-            raw = await self.client.get(key)  # pyright: ignore[reportUnknownMemberType]
+            raw = await self._on_primary(key, ("GET", key), lambda: self.client.get(key))  # pyright: ignore[reportUnknownMemberType, reportUnknownLambdaType]
         except _REDIS_FAILURES as error:
             core.failed(node, error)
             return _UNAVAILABLE
         breaker.record_success()
         return cast(object, raw)
+
+    async def _on_primary(
+        self, key: str, command: tuple[Any, ...], fallback: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """As `CacheAside._on_primary`."""
+        node = _primary_of(self.client, key)
+        if node is None:
+            return await fallback()
+        try:
+            return await node.execute_command(*command)
+        except _REDIRECTS:
+            return await fallback()
 
     async def _refresh_topology(self, key: str, node: str) -> str:
         """As `CacheAside._refresh_topology`."""
@@ -699,6 +789,12 @@ class AsyncCacheAside:
                 role = None
             if role is not None and not _reports_primary(role):
                 return node
+            if role is not None:
+                for redirect in _promotion_redirects(self.client, node, replica):
+                    await self.client.nodes_manager.move_slot(redirect)
+                promoted = _node_name(self.client, key)
+                self._core.promoted(node, promoted)
+                return promoted
         try:
             await self.client.nodes_manager.initialize()
         except _REDIS_FAILURES:
@@ -714,15 +810,23 @@ class AsyncCacheAside:
         if not breaker.allow():
             return None
         try:
-            pipe = self.client.pipeline()  # pyright: ignore[reportUnknownMemberType]
-            for key in keys:
-                pipe.get(key)  # pyright: ignore[reportUnknownMemberType]
-            raws: list[Any] = await pipe.execute()  # pyright: ignore[reportUnknownMemberType]
+            raws = await self._node_gets(keys)
         except _REDIS_FAILURES as error:
             core.failed(node, error)
             return None
         breaker.record_success()
         return raws
+
+    async def _node_gets(self, keys: Sequence[str]) -> list[Any]:
+        """As `CacheAside._node_gets`."""
+        node = _primary_of(self.client, keys[0])
+        if node is not None:
+            with contextlib.suppress(*_REDIRECTS):
+                return await _pipelined(node, [("GET", key) for key in keys])
+        pipe = self.client.pipeline()  # pyright: ignore[reportUnknownMemberType]
+        for key in keys:
+            pipe.get(key)  # pyright: ignore[reportUnknownMemberType]
+        return await pipe.execute()  # pyright: ignore[reportUnknownMemberType]
 
     async def _replica_get_many(self, keys: Sequence[str]) -> dict[str, object]:
         """As `CacheAside._replica_get_many`, on one of the replica node's own connections."""
@@ -735,7 +839,7 @@ class AsyncCacheAside:
         if not breaker.allow():
             return {}
         try:
-            raws = await _readonly_gets(replica, keys)
+            raws = (await _pipelined(replica, [("READONLY",), *(("GET", k) for k in keys)]))[1:]
         except _REDIS_FAILURES as error:
             core.failed(name, error)
             return {}
@@ -774,7 +878,8 @@ class AsyncCacheAside:
         if not breaker.allow():
             return
         try:
-            await self.client.set(key, data, ex=ttl)  # pyright: ignore[reportUnknownMemberType]
+            await self._on_primary(key, ("SET", key, data, "EX", ttl),
+                                   lambda: self.client.set(key, data, ex=ttl))  # pyright: ignore[reportUnknownMemberType, reportUnknownLambdaType]  # fmt: skip
         except _REDIS_FAILURES as error:
             core.failed(node, error)
         else:
@@ -789,7 +894,8 @@ class AsyncCacheAside:
         if not breaker.allow():
             return False
         try:
-            await self.client.set(key, data, ex=ttl)  # pyright: ignore[reportUnknownMemberType]
+            await self._on_primary(key, ("SET", key, data, "EX", ttl),
+                                   lambda: self.client.set(key, data, ex=ttl))  # pyright: ignore[reportUnknownMemberType, reportUnknownLambdaType]  # fmt: skip
         except _REDIS_FAILURES as error:
             core.failed(node, error)
             return False
@@ -853,7 +959,9 @@ class AsyncCacheAside:
         for key in keys:
             node = _node_name(self.client, key)
             try:
-                await self.client.unlink(key)  # pyright: ignore[reportUnknownMemberType]
+                await self._on_primary(
+                    key, ("UNLINK", key), lambda key=key: self.client.unlink(key)
+                )  # pyright: ignore[reportUnknownMemberType, reportUnknownLambdaType]
             except _REDIS_FAILURES as error:
                 core.failed(node, error)
                 confirmed = False

@@ -1,5 +1,5 @@
-"""`python -m loadtest SCENARIO [--short] [--out DIR] [--conf FILE]`: run one scenario and write
-report.json, report.md, timeline.png and requests.csv under build/loadtest/<scenario>/.
+"""`python -m loadtest SCENARIO [--short] [--edge] [--out DIR] [--conf FILE]`: run one scenario
+and write report.json, report.md, timeline.png and requests.csv under build/loadtest/<scenario>/.
 
 Exit 0 when every ADR mark passes, 1 when one fails, 2 on a bad argument (one line, no
 traceback).
@@ -38,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--conf", type=Path, help="rendered redis.conf (default: the ADR defaults)")
     parser.add_argument("--db-latency-ms", default="20-80", help="fake database latency range")
+    parser.add_argument(
+        "--edge", action="store_true",
+        help="the edge Worker in workerd (miniflare) in front of the service",
+    )  # fmt: skip
     options = parser.parse_args(argv)
     scenario = SCENARIOS.get(options.scenario)
     if scenario is None:
@@ -66,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     out_dir = options.out / scenario.name
     scale = SHORT if options.short else FULL
-    with started(conf_text, memory=scenario.memory, db_latency_ms=latency) as harness:
+    with started(
+        conf_text, memory=scenario.memory, db_latency_ms=latency, edge=options.edge
+    ) as harness:
         record = harness.run(scenario, scale, out_dir)
     report = write_report(record, out_dir)
     for name, verdict in report["marks"].items():

@@ -33,11 +33,10 @@ from prometheus_client import CollectorRegistry, Counter, make_asgi_app  # pyrig
 
 from cachekit import AsyncCacheAside, async_cluster_client
 from cachekit.keys import cache_key, collection_key, search_key
+from loadtest.generator import CATEGORIES, PAGE_SIZE
 from stackconfig.tiers import tier_for_path
 
 SERVICE = "catalog"
-CATEGORIES = 20
-PAGE_SIZE = 20
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -1,9 +1,10 @@
 """The load: Locust as a library, in its own process (gevent patches the process it runs in).
 
 Each virtual user waits 0.5-1.5 s between requests (a shopper reading a page), picks products
-by a Zipf-like popularity (rank r is chosen with weight 1 / r**s) and sends a share of writes
+by a Zipf-like popularity (rank r is chosen with weight 1 / r**s), opens the list page showing
+such a product (`list_path`) and sends a share of writes
 (PUT /products/<id>, which invalidates the product's keys). Every request is appended to a CSV
-file as `end_time,name,milliseconds,ok`: the harness computes every figure from these records.
+file as `end_time,name,milliseconds,ok,edge`: the harness computes every figure from these records.
 
 Run: `python -m loadtest.generator --host URL --users N --seconds T --out FILE [...]`.
 """
@@ -18,6 +19,21 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+CATEGORIES = 20
+PAGE_SIZE = 20
+EDGE_STATUS_HEADER = "x-cache-status"
+"""The edge Worker's cache verdict on each response (components/cdn/worker/worker.js)."""
+"""Products per list page."""
+
+
+def list_path(rank: int) -> str:
+    """The list page that shows the product of popularity rank `rank` (0-based). Lists are
+    sorted by popularity (a shop's default order) and paged by PAGE_SIZE, the pages dealt over
+    CATEGORIES categories: a catalogue of N products has ceil(N / PAGE_SIZE) list pages, so the
+    lists scale with it, and a page is as popular as the products it shows."""
+    page = rank // PAGE_SIZE
+    return f"/categories/c{page % CATEGORIES}/products?page={page // CATEGORIES}"
 
 
 def zipf_cumulative(size: int, exponent: float) -> list[float]:
@@ -56,11 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_share: float = options.write_share
     # Line-buffered: the harness starts its clock at the first recorded request.
     out = options.out.open("w", buffering=1)
-    out.write("end_time,name,milliseconds,ok\n")
+    out.write("end_time,name,milliseconds,ok,edge\n")
 
     def record(name: str, response_time: float, exception: BaseException | None,
-               **_: Any) -> None:  # fmt: skip
-        out.write(f"{time.time():.3f},{name},{response_time:.2f},{0 if exception else 1}\n")
+               response: Any = None, **_: Any) -> None:  # fmt: skip
+        # The edge Worker's verdict (HIT, MISS, STALE...); empty without an edge.
+        headers: Any = getattr(response, "headers", None) or {}
+        status = str(headers.get(EDGE_STATUS_HEADER) or "")
+        out.write(f"{time.time():.3f},{name},{response_time:.2f},{0 if exception else 1},"
+                  f"{status}\n")  # fmt: skip
 
     events.request.add_listener(record)  # pyright: ignore[reportUnknownMemberType]
 
@@ -89,8 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         @task(15)
         def category(self) -> None:
-            rank = self._product()
-            self.client.get(f"/categories/c{rank % 20}/products?page={rank % 5}", name="list")
+            self.client.get(list_path(self._product()), name="list")
 
         @task(12)
         def search(self) -> None:

@@ -33,6 +33,7 @@ import yaml
 from cachectl.topology import parse_cluster_nodes
 from components.monitoring.rules import render_rule_groups
 from lab.cluster import LabNode, RedisLab, free_node_port
+from loadtest.generator import list_path
 from loadtest.scenarios import Scale, Scenario
 from stackconfig.sharding import SLOT_COUNT
 from stackconfig.thresholds import AlertThresholds
@@ -85,6 +86,17 @@ class Sample:
 
 
 @dataclass
+class NoCachePass:
+    """The same load against the same service and database without the cache (the ADR's
+    "database load reduction with the cache vs without", measured rather than assumed)."""
+
+    requests_csv: Path
+    db_queries: float
+    seconds: float
+    """Wall time from the pass's first recorded request to its end."""
+
+
+@dataclass
 class RunRecord:
     """What a run recorded, for `loadtest.report`."""
 
@@ -104,6 +116,7 @@ class RunRecord:
     maxmemory_bytes: int = 0
     alert_events: list[dict[str, Any]] = field(default_factory=lambda: [])
     notes: list[str] = field(default_factory=lambda: [])
+    no_cache: NoCachePass | None = None
 
 
 def _tool(name: str) -> str:
@@ -201,8 +214,10 @@ class Harness:
         db_latency_ms: tuple[float, float] = (20, 80),
         redis_timeout: float = 0.25,
         seed: int = 11,
+        edge: bool = False,
     ) -> None:
         self.conf_text = conf_text
+        self.edge = edge
         self.db_latency_ms = db_latency_ms
         self.redis_timeout = redis_timeout
         self.seed = seed
@@ -214,6 +229,8 @@ class Harness:
             conf_text, primaries=3, replicas=1, memory=memory, base_dir=self.work / "lab"
         )
         self.service_url = ""
+        self.edge_url = ""
+        """The edge Worker in workerd in front of the service (`edge=True`), else empty."""
         self.prometheus_url = ""
 
     def __enter__(self) -> Harness:
@@ -238,25 +255,58 @@ class Harness:
     def start(self) -> None:
         self.lab.start()
         self._start_service()
+        if self.edge:
+            self._start_edge()
         self._start_prometheus()
 
+    @property
+    def front_url(self) -> str:
+        """Where the shoppers' requests go: the edge when there is one, else the service."""
+        return self.edge_url or self.service_url
+
     def _start_service(self) -> None:
+        self.service_url = self._start_catalog("catalog", with_cache=True)
+
+    def _start_catalog(self, name: str, *, with_cache: bool) -> str:
+        """A catalog service process (its URL): on the lab's cluster, or without a cache."""
         port = free_node_port()
         first = self.lab.nodes[0]
         low, high = self.db_latency_ms
-        self.processes.start(
-            "catalog",
-            [sys.executable, "-m", "loadtest.catalog", "--port", str(port),
-             "--redis", f"{first.host}:{first.port}",
+        cache_options = (
+            ["--redis", f"{first.host}:{first.port}",
              "--password-file", str(self.lab.password_path),
              "--hosts-file", str(self.lab.hosts_path),
-             "--db-latency-ms", f"{low:g}-{high:g}",
-             "--redis-timeout", f"{self.redis_timeout:g}"],
+             "--redis-timeout", f"{self.redis_timeout:g}"]
+            if with_cache else []
+        )  # fmt: skip
+        self.processes.start(
+            name,
+            [sys.executable, "-m", "loadtest.catalog", "--port", str(port),
+             "--db-latency-ms", f"{low:g}-{high:g}", *cache_options],
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
         )  # fmt: skip
-        self.service_url = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        self.processes.wait_ready(name, lambda: requests.get(f"{url}/stats", timeout=2).ok, 60)
+        return url
+
+    def _start_edge(self) -> None:
+        """components/cdn/worker/worker.js in workerd (miniflare) on 127.0.0.1, with the
+        bindings the stack renders, its origin the catalog service."""
+        from components.cdn.worker_module import default_worker_bindings
+
+        bindings = self.work / "worker-bindings.json"
+        bindings.write_text(json.dumps(default_worker_bindings()))
+        port = free_node_port()
+        root = Path(__file__).resolve().parent.parent
+        self.processes.start(
+            "edge",
+            [_tool("node"), str(root / "loadtest" / "edge.mjs"), "--port", str(port),
+             "--origin", self.service_url, "--bindings", str(bindings)],
+            cwd=root,
+        )  # fmt: skip
+        self.edge_url = f"http://127.0.0.1:{port}"
         self.processes.wait_ready(
-            "catalog", lambda: requests.get(f"{self.service_url}/stats", timeout=2).ok, 60
+            "edge", lambda: requests.get(f"{self.edge_url}/stats", timeout=2).ok, 60
         )
 
     def _start_prometheus(self) -> None:
@@ -332,11 +382,12 @@ class Harness:
     # ---- load ------------------------------------------------------------------------------
 
     def _generator(
-        self, scenario: Scenario, users: int, seconds: float, catalog: int, out: Path
-    ) -> subprocess.Popen[bytes]:
+        self, scenario: Scenario, users: int, seconds: float, catalog: int, out: Path,
+        host: str = "", name: str = "",
+    ) -> subprocess.Popen[bytes]:  # fmt: skip
         return self.processes.start(
-            f"locust-{scenario.name}",
-            [sys.executable, "-m", "loadtest.generator", "--host", self.service_url,
+            name or f"locust-{scenario.name}",
+            [sys.executable, "-m", "loadtest.generator", "--host", host or self.front_url,
              "--users", str(users), "--spawn-rate", str(max(1.0, users / 5)),
              "--seconds", f"{seconds:g}", "--out", str(out),
              "--catalog-size", str(catalog),
@@ -360,12 +411,12 @@ class Harness:
         catalog = scenario.catalog_at(scale)
         paths = [f"/products/{n}" for n in range(catalog)]
         paths += [f"/api/prices/{n}" for n in range(catalog)]
-        paths += [f"/categories/c{n % 20}/products?page={n % 5}" for n in range(20)]
+        paths += sorted({list_path(n) for n in range(catalog)})
         paths += [f"/search?q=term+{n}" for n in range(search_terms(catalog))]
         session = requests.Session()
 
         def load(path: str) -> None:
-            session.get(self.service_url + path, timeout=10).raise_for_status()
+            session.get(self.front_url + path, timeout=10).raise_for_status()
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(load, paths))
@@ -398,7 +449,31 @@ class Harness:
         finally:
             stop.set()
             sampler.join(10)
+        if scenario.no_cache_pass:
+            record.no_cache = self._run_without_cache(scenario, users, seconds, scale, out_dir)
         return record
+
+    def _run_without_cache(
+        self, scenario: Scenario, users: int, seconds: float, scale: Scale, out_dir: Path
+    ) -> NoCachePass:
+        """The same load (users, duration, catalogue, seed) on a second catalog process with
+        the same fake database and no cache; its database queries are counted the same way."""
+        name = "catalog-no-cache"
+        url = self._start_catalog(name, with_cache=False)
+        requests_csv = out_dir / "requests-no-cache.csv"
+        try:
+            before = float(requests.get(f"{url}/stats", timeout=5).json()["db_queries"])
+            generator = self._generator(
+                scenario, users, seconds, scenario.catalog_at(scale), requests_csv,
+                host=url, name=f"locust-{scenario.name}-no-cache",
+            )  # fmt: skip
+            started = self._first_request(scenario, requests_csv, generator)
+            generator.wait(timeout=seconds + 120)
+            ended = time.time()
+            after = float(requests.get(f"{url}/stats", timeout=5).json()["db_queries"])
+        finally:
+            self.processes.stop(name)
+        return NoCachePass(requests_csv, after - before, ended - started)
 
     def _first_request(
         self, scenario: Scenario, requests_csv: Path, generator: subprocess.Popen[bytes]

@@ -55,8 +55,10 @@ def test_cold_start_meets_the_adr_marks_and_fires_cache_hit_rate_low(
     assert failed_marks(report, "hit_rate_after_10_min") == {}
     fired = [e for e in report["alerts"] if e["alert"].startswith("CacheHitRateLow/")]
     assert any(e["event"] == "firing" for e in fired), report["alerts"]
-    # At the harness's scale the warmed hit rate ends near the ADR's 95 % (the full run: 95.0 %),
-    # so a 30 s run's last 10 s land on either side of it: see docs/loadtest.md "Findings".
+    # "The last minute" of a 30 s run is its last 10 s (the shortest window the one-second
+    # samples measure), a third of the run, 3.3 of the ADR's minutes: it still holds the tail of
+    # the warm-up, so it lands on either side of 95 %. The full run measures the ADR's tenth
+    # minute (docs/validation/cold-start).
     warmed = report["marks"]["hit_rate_after_10_min"]
     assert warmed["value"] is not None and warmed["value"] > adr.HIT_RATE_CRITICAL
     if not warmed["pass"]:
@@ -67,6 +69,10 @@ def test_baseline_meets_the_adr_marks(harness: Harness, tmp_path: Path) -> None:
     report = run(harness, "baseline", tmp_path)
     assert set(adr.BASELINE_MARKS) <= set(report["marks"])
     assert report["figures"]["failed_requests"] == 0
+    # The reduction is measured: the same load ran again on the service without the cache.
+    figures = report["figures"]
+    assert figures["db_queries_per_second_without_cache"] > figures["db_queries_per_second"]
+    assert "db_load_reduction" in report["marks"]
     assert failed_marks(report) == {}
 
 
@@ -77,10 +83,6 @@ def test_failover_under_peak_load_keeps_the_service_available(
     assert set(report["marks"]) == set(adr.FAILOVER_MARKS)
     assert report["chaos"]["kind"] == "kill"
     assert report["chaos"]["all_slots_served_again_at_seconds"] is not None
-    assert failed_marks(report, "p95_degradation") == {}
-    # The second of the kill (connection errors, redis-py's re-initialisation) still dominates
-    # the window's p95 in a short run: see docs/loadtest.md "Findings".
-    degradation = report["marks"]["p95_degradation"]
-    assert degradation["value"] is not None
-    if not degradation["pass"]:
-        pytest.xfail(f"p95 degradation {degradation['value']:.0%} >= {degradation['mark']:.0%}")
+    # Every mark, the p95 degradation too: before the kit sent its calls to each node's own
+    # connections, redis-py's re-reads of the cluster after each failed call put it at +700 %.
+    assert failed_marks(report) == {}

@@ -29,6 +29,15 @@ class FakeClock:
 class FakeNode:
     name: str
 
+    @property
+    def host(self) -> str:
+        """The fake's nodes have names for addresses (a MOVED names `<name>:0`)."""
+        return self.name
+
+    @property
+    def port(self) -> int:
+        return 0
+
 
 class FakePipeline:
     def __init__(self, cluster: FakeCluster) -> None:
@@ -45,8 +54,8 @@ class FakePipeline:
 
 
 class FakeReplicaPipeline:
-    """A pipeline on one replica's connection, as `Redis.pipeline(transaction=False)`: READONLY
-    must come first, or the replica answers MOVED as a real one does."""
+    """A pipeline on one node's connection, as `Redis.pipeline(transaction=False)`: a key's
+    primary answers it; a replica only after READONLY, or it answers MOVED as a real one does."""
 
     def __init__(self, cluster: FakeCluster, node: str) -> None:
         self.cluster = cluster
@@ -72,10 +81,15 @@ class FakeReplicaPipeline:
                 replies.append(b"OK")
                 continue
             _, key = command
+            if self.cluster.owns(self.node, key):
+                replies.append(self.cluster.get(key))
+                continue
             if not readonly:
                 raise MovedError(f"{key_slot(key.encode())} 127.0.0.1:7000")
             self.cluster.calls.append(("replica-get", key))
             replies.append(self.cluster.replica_value(key))
+        if any(command[0] == "GET" for command in self.commands) and not readonly:
+            self.cluster.pipelines.append([command[1] for command in self.commands])
         return replies
 
 
@@ -84,24 +98,55 @@ class FakeConnection:
         self.cluster = cluster
         self.node = node
 
-    def execute_command(self, *args: str) -> Any:
-        assert args == ("ROLE",), args
+    def execute_command(self, *args: Any) -> Any:
+        """ROLE on any node; GET, SET key value EX ttl and UNLINK on a key's primary (another
+        node answers MOVED, as a real one does)."""
         make_error = self.cluster.failing.get(self.node)
         if make_error is not None:
             raise make_error()
-        self.cluster.calls.append(("role", self.node))
-        return [b"master" if self.node in self.cluster.primaries.values() else b"slave"]
+        if args == ("ROLE",):
+            self.cluster.calls.append(("role", self.node))
+            return [b"master" if self.node in self.cluster.primaries.values() else b"slave"]
+        command, key = str(args[0]).lower(), str(args[1])
+        if not self.cluster.owns(self.node, key):
+            raise MovedError(f"{key_slot(key.encode())} 127.0.0.1:7000")
+        if command == "get":
+            return self.cluster.get(key)
+        if command == "set":
+            assert args[3:4] == ("EX",), args
+            return self.cluster.set(key, args[2], int(args[4]))
+        assert command == "unlink", args
+        return self.cluster.unlink(key)
 
     def pipeline(self, transaction: bool = True) -> FakeReplicaPipeline:
         return FakeReplicaPipeline(self.cluster, self.node)
 
 
 class FakeNodesManager:
-    """Counts slot-map refreshes; a refresh applies the promotions the cluster has made."""
+    """Counts slot-map refreshes; a refresh applies the promotions the cluster has made. A
+    redirect (`move_slot`) makes its node the primary of the slot's shard, as redis-py's does."""
 
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
         self.refreshes = 0
+        self.moves = 0
+
+    @property
+    def slots_cache(self) -> dict[int, list[FakeNode]]:
+        """Slot -> [primary, replica] as the client knows them; one list per shard, shared by
+        its slots as redis-py shares one per slot range."""
+        shards = {
+            shard: [FakeNode(primary), FakeNode(self.cluster.known_replicas[shard])]
+            for shard, primary in self.cluster.known_primaries.items()
+        }
+        return {slot: shards[slot % 3] for slot in range(16384)}
+
+    def move_slot(self, redirect: MovedError) -> None:
+        self.moves += 1
+        shard = redirect.slot_id % 3
+        old = self.cluster.known_primaries[shard]
+        self.cluster.known_primaries[shard] = redirect.host
+        self.cluster.known_replicas[shard] = old
 
     def initialize(self) -> None:
         self.refreshes += 1
@@ -146,6 +191,10 @@ class FakeCluster:
         if not self.has_replicas:
             return None
         return FakeNode(self.known_replicas[shard])
+
+    def owns(self, node: str, key: str) -> bool:
+        """Whether `node` is `key`'s primary now (whatever the client's slot map says)."""
+        return self.primaries[self.shard_of(key)] == node
 
     def get_redis_connection(self, node: FakeNode) -> FakeConnection:
         return FakeConnection(self, node.name)

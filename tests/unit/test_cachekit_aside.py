@@ -21,7 +21,7 @@ from cachekit.codec import decode
 from cachekit.metrics import ErrorKind
 from stackconfig.adr import TIER_RANGES
 from stackconfig.tiers import DEFAULT_TIERS
-from tests.support.cachekit_fakes import FakeClock, FakeCluster, refused, timeout
+from tests.support.cachekit_fakes import FakeClock, FakeCluster, FakeNode, refused, timeout
 
 KEY = "product:catalog:12345:v1"
 LONG_SHORT_TIER = dataclasses.replace(DEFAULT_TIERS["short"], edge_ttl=86400)
@@ -344,6 +344,18 @@ def test_bad_options_are_refused(options: dict[str, Any]) -> None:
         CacheOptions(**options)
 
 
+class AsyncFakeNode:
+    """The async face of a FakeCluster node (redis-py's asyncio `ClusterNode`)."""
+
+    def __init__(self, cluster: FakeCluster, name: str) -> None:
+        self.name = name
+        self.connection = cluster.get_redis_connection(FakeNode(name))
+
+    async def execute_command(self, *args: Any) -> Any:
+        await asyncio.sleep(0)
+        return self.connection.execute_command(*args)
+
+
 class AsyncFakeCluster:
     """The async face of FakeCluster."""
 
@@ -351,7 +363,7 @@ class AsyncFakeCluster:
         self.cluster = cluster
 
     def get_node_from_key(self, key: str) -> Any:
-        return self.cluster.get_node_from_key(key)
+        return AsyncFakeNode(self.cluster, self.cluster.get_node_from_key(key).name)
 
     async def get(self, key: str) -> bytes | None:
         await asyncio.sleep(0)

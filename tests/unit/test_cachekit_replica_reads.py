@@ -145,7 +145,7 @@ def test_the_promoted_replica_is_used_before_the_breaker_s_open_time_ends() -> N
     assert [call for call in cluster.calls if call[0] == "set"][-1] == ("set", KEY)
 
 
-def test_the_replica_s_role_is_checked_once_per_interval_and_the_map_read_on_promotion() -> None:
+def test_the_replica_s_role_is_checked_once_per_interval_and_the_map_patched_on_promotion() -> None:
     cache, cluster, clock, _ = make()
     cache.get_or_load(KEY, lambda: "cached")
     cluster.fail_node_of(KEY, refused)
@@ -158,10 +158,25 @@ def test_the_replica_s_role_is_checked_once_per_interval_and_the_map_read_on_pro
     clock.advance(CacheOptions().topology_refresh_seconds)
     cache.get_or_load(KEY, fail("replica hit"))
     assert len([call for call in cluster.calls if call[0] == "role"]) == 2
-    cluster.promote_replica_of(KEY)
+    promoted = cluster.promote_replica_of(KEY)
     clock.advance(CacheOptions().topology_refresh_seconds)
     cache.get_or_load(KEY, fail("hit on the new primary"))
+    # The shard's slots are redirected to the promoted replica (one MOVED for the shard's one
+    # slot range), as redis-py follows a MOVED: no re-read of the whole map, which would
+    # recycle every connection to every node.
+    assert cluster.nodes_manager.refreshes == 0
+    assert cluster.nodes_manager.moves == 1
+    assert cluster.known_primaries[cluster.shard_of(KEY)] == promoted
+
+
+def test_the_map_is_re_read_when_no_replica_can_say_whether_it_was_promoted() -> None:
+    cache, cluster, _, _ = make()
+    cache.get_or_load(KEY, lambda: "cached")
+    cluster.fail_node_of(KEY, refused)
+    cluster.failing[cluster.replicas[cluster.shard_of(KEY)]] = refused
+    cache.get_or_load(KEY, lambda: "loaded")
     assert cluster.nodes_manager.refreshes == 1
+    assert cluster.nodes_manager.moves == 0
 
 
 def test_get_many_reads_a_dead_shard_from_its_replica_and_stores_only_elsewhere() -> None:
