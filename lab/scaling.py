@@ -190,8 +190,9 @@ class AckedWriter:
     after another from one thread, until `stop()`.
 
     A key counts as acknowledged only when WAIT reported a replica. MOVED and ASK replies are
-    redirections (the slot moved, or is moving): followed, and counted apart from errors; every
-    other failure is an error, kept with its message.
+    redirections (the slot moved, or is moving): followed, and counted apart from errors; so is
+    a connection error from a node that no longer owns the slot once the slot map is read again
+    (a drained node shutting down). Every other failure is an error, kept with its message.
     """
 
     def __init__(
@@ -245,8 +246,16 @@ class AckedWriter:
                 pipe.wait(1, self.wait_ms)
                 replies: list[Any] = pipe.execute(raise_on_error=False)
             except (redis.RedisError, OSError) as error:
-                self.errors.append(f"{key}: {error}")
                 self._refresh()
+                owner: Any = cluster.get_node_from_key(key)
+                if owner.name != node.name:
+                    # The slot left this node and the node then left the cluster (scale-in
+                    # shuts it down): the write never reached it, and the new owner is where it
+                    # goes, as a cluster client's retry after a slot-map refresh would send it.
+                    self.redirections += 1
+                    node, asking = owner, False
+                    continue
+                self.errors.append(f"{key}: {error}")
                 return False
             failure = next((r for r in replies if isinstance(r, Exception)), None)
             if failure is None:
