@@ -161,7 +161,11 @@ def test_the_shell_line_hands_the_token_over_without_any_command_line(
     token_file.write_text(TOKEN + ("\n" if trailing_newline else ""))
     seen = tmp_path / "seen"
     fake = tmp_path / "cloudflare_exporter"
-    fake.write_text(f'#!/bin/sh\nprintf %s "$CF_API_TOKEN" > "{seen}"\nexec sleep 5\n')
+    # Written aside, then renamed: the test reads "seen" only once it holds the whole token.
+    fake.write_text(
+        f'#!/bin/sh\nprintf %s "$CF_API_TOKEN" > "{seen}.part"\nmv "{seen}.part" "{seen}"\n'
+        "exec sleep 5\n"
+    )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     env = {k: v for k, v in os.environ.items() if k != "CF_API_TOKEN"}
     process = subprocess.Popen(exporter_command(str(token_file), str(fake)), env=env)
