@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = (
     "stackconfig", "cost", "components", "policies", "plan",
-    "cachekit", "cachectl", "lab", "loadtest",
+    "cachekit", "cachectl", "invalidator", "lab", "loadtest",
 )  # fmt: skip
 """The project's library packages (bench/ and tests/ only use them)."""
 EVERY_PACKAGE = (*PACKAGES, "bench")
@@ -127,8 +127,10 @@ def forbidden_imports(importers: str, forbidden: Iterable[str]) -> list[str]:
 
 
 # Who may not import whom: the arrows of the layout (stackconfig <- cost, components <- policies
-# <- plan; cachekit <- cachectl <- lab <- bench).
+# <- plan; cachekit <- cachectl <- lab <- bench; cachekit, cachectl <- invalidator, a service the
+# invalidation component deploys).
 RULES = {
+    "invalidator": ("components", "plan", "policies", "cost", "lab", "loadtest", "bench"),
     "components": ("cost.__main__", "cost.cli", "lab", "cachectl", "plan", "policies", "bench"),
     "cachectl": ("components", "lab", "plan", "policies", "cost", "bench"),
     "cachekit": ("components", "lab", "cachectl", "plan", "policies", "cost", "bench"),
@@ -148,6 +150,22 @@ def test_imports_point_one_way(importers: str) -> None:
 def imports_pulumi(module: str) -> bool:
     path = project_modules()[module]
     return any(name.split(".")[0].startswith("pulumi") for name in imported_names(path, module))
+
+
+def test_components_read_only_the_invalidation_services_metric_names() -> None:
+    """The monitoring component checks its rules against the service's own metrics registry
+    (`components/monitoring/producers.py`); nothing else of the service reaches the Pulumi
+    program, and the registry module imports nothing of the project."""
+    used = {
+        target
+        for module, targets in GRAPH.items()
+        if module.startswith("components.")
+        for target in targets
+        if target.startswith("invalidator")
+    }
+    assert used == {"invalidator.metrics"}
+    project = {p.split(".")[0] for p in EVERY_PACKAGE}
+    assert not {t for t in GRAPH["invalidator.metrics"] if t.split(".")[0] in project}
 
 
 def test_the_cost_model_reads_only_the_pure_renderers_of_components() -> None:
