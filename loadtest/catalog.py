@@ -268,6 +268,9 @@ def build_app(
     return CatalogApp(cache, FakeDatabase(database, registry), registry)
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
@@ -288,8 +291,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         address = (host, int(port))
     password = options.password_file.read_text().strip() if options.password_file else None
     app = build_app(address, password, options.hosts_file, settings, options.redis_timeout)
+    # Idle connections stay open longer than any client keeps its own (the edge's fetch drops
+    # them after 4 s): with uvicorn's 5 s default, a client slowed by a loaded machine could
+    # send a request on a connection the server was closing, and a write failed at the edge
+    # with a 502 (seen once in CI) that an origin behind a proxy must not cause.
     uvicorn.run(app, host="127.0.0.1", port=options.port, log_level="warning",
-                access_log=False, lifespan="on")  # fmt: skip
+                access_log=False, lifespan="on", timeout_keep_alive=KEEP_ALIVE_SECONDS)  # fmt: skip
     return 0
 
 
