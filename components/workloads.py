@@ -40,6 +40,14 @@ def restricted_pod(uid: int, *, owns_volumes: bool = True) -> k8s.core.v1.PodSec
     )
 
 
+def labelled_namespaces_peer(label: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """Every pod of the namespaces labelled `<label>: "true"` (how a team opts its namespace in
+    as a client of a platform service)."""
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={label: "true"})
+    )
+
+
 def prometheus_peer(monitoring_namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     """Only the Prometheus pods of the monitoring namespace: both selectors in one peer (AND),
     not every pod that runs there."""

@@ -50,7 +50,13 @@ from components.invalidation.pod import (
 from components.redis.acl import OPERATOR
 from components.redis.cluster import REDIS_PORT
 from components.tools_image import TOOLS_UID
-from components.workloads import dns_egress, prometheus_peer, restricted_container, restricted_pod
+from components.workloads import (
+    dns_egress,
+    labelled_namespaces_peer,
+    prometheus_peer,
+    restricted_container,
+    restricted_pod,
+)
 from stackconfig.config import CloudflarePlan, InvalidationConfig
 
 TERMINATION_GRACE_SECONDS = 30
@@ -324,13 +330,7 @@ class InvalidationService(pulumi.ComponentResource):
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         # Senders of the webhook.
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={args.webhook_namespace_label: "true"}
-                                )
-                            )
-                        ],
+                        from_=[labelled_namespaces_peer(args.webhook_namespace_label)],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=HTTP_PORT)],
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(

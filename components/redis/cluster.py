@@ -42,7 +42,13 @@ import pulumi_random as random
 
 from components.redis.acl import APP, BACKUP, MONITOR, OPERATOR, USERS, render_acl_rules
 from components.redis.conf import redis_conf_spec, render_redis_conf
-from components.workloads import dns_egress, prometheus_peer, restricted_container, restricted_pod
+from components.workloads import (
+    dns_egress,
+    labelled_namespaces_peer,
+    prometheus_peer,
+    restricted_container,
+    restricted_pod,
+)
 from stackconfig import adr
 from stackconfig.config import RedisConfig
 
@@ -605,13 +611,7 @@ class RedisCluster(pulumi.ComponentResource):
                         ],
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={settings.client_namespace_label: "true"}
-                                )
-                            )
-                        ],
+                        from_=[labelled_namespaces_peer(settings.client_namespace_label)],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=REDIS_PORT)],
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
