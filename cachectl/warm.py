@@ -42,6 +42,7 @@ from cachectl.connection import CachectlError, ClusterView, info, keyspace_keys
 from cachectl.errors import UsageError
 from cachectl.wording import count
 from cachekit.keys import InvalidKeySegment, cache_key
+from stackconfig.strict_yaml import describe_yaml_error, load_strict_yaml
 
 TIERS = ("hot", "warm", "cold")
 COMPLETION_LIMIT_MINUTES = 30.0
@@ -187,13 +188,15 @@ def load_plan(path: Path) -> WarmPlan:
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text; save the plan as UTF-8") from None
     try:
-        data: object = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, RecursionError, yaml.YAMLError) as error:
+        data: object = json.loads(text) if path.suffix == ".json" else load_strict_yaml(text)
+    except yaml.YAMLError as error:
+        raise UsageError(f"{path}: not valid YAML: {describe_yaml_error(error)}") from None
+    except (ValueError, RecursionError) as error:
         kind = path.suffix.lstrip(".") or "YAML"
         first = (
             " ".join(str(error).split())[:200]
             if not isinstance(error, RecursionError)
-            else ("nested too deeply")
+            else "nested too deeply"
         )
         raise UsageError(f"{path}: not valid {kind}: {first}") from None
     try:

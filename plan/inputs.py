@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
 
 from stackconfig.config import SECRET_KEYS
 from stackconfig.settings import NAMESPACE
+from stackconfig.strict_yaml import NestingError, describe_yaml_error, load_strict_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,9 +31,6 @@ STACK_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})")
 ENFORCEMENT_LEVELS = ("advisory", "mandatory", "disabled")
 """pulumi-policy's levels as `--policy-pack-config` takes them; `remediate` is left out: the pack
 has no remediations, and the plan could not tell whether it blocks."""
-
-MAX_NESTING = 32
-"""Deeper than any real stack file; YAML and our readers recurse, so a bomb is refused early."""
 
 PLAN_MARKER = "plan.md"
 """Every plan output folder has it: a folder without it is not ours to replace."""
@@ -73,47 +70,6 @@ def check_out_dir(out_dir: Path) -> None:
 # --- YAML ------------------------------------------------------------------------------------
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicated keys, non-string keys and absurd nesting."""
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, Node] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # pyright: ignore[reportUnknownMemberType]
-            if not isinstance(key, str):
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is not a string", key_node.start_mark
-                )
-            if key in seen:
-                first = seen[key].start_mark.line + 1
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"the key {key!r} is given twice (first on line {first}); YAML would "
-                    "silently keep only the last one",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node
-        return cast(dict[Any, Any], super().construct_mapping(node, deep=deep))  # pyright: ignore[reportUnknownMemberType]
-
-
-def _depth(node: Node) -> int:
-    depth, level = 0, [node]
-    while level:
-        depth += 1
-        if depth > MAX_NESTING:
-            return depth
-        children: list[Node] = []
-        for item in level:
-            if isinstance(item, MappingNode):
-                for key, value in cast(list[tuple[Node, Node]], item.value):
-                    children += [key, value]
-            elif isinstance(item, SequenceNode):
-                children += cast(list[Node], item.value)
-        level = children
-    return depth
-
-
 def load_yaml(path: Path) -> Any:
     """The document of `path`; InputError naming the line and what is wrong otherwise."""
     try:
@@ -121,24 +77,10 @@ def load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise InputError([f"{path.name}: cannot be read: {error}"]) from None
     try:
-        loader = _StrictLoader(text)
-        try:
-            node = loader.get_single_node()  # pyright: ignore[reportUnknownMemberType]
-            if node is not None and _depth(cast(Node, node)) > MAX_NESTING:
-                raise InputError(
-                    [f"{path.name}: nested more than {MAX_NESTING} levels deep; not a stack file"]
-                )
-            return loader.construct_document(node) if node is not None else None  # pyright: ignore[reportUnknownMemberType]
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = " ".join(str(error.problem or error.context or "malformed YAML").split())
-        hint = "; indent with spaces, not tabs" if "'\\t'" in problem else ""
-        raise InputError([f"{path.name}:{where}: {problem}{hint}"]) from None
+        return load_strict_yaml(text)
     except yaml.YAMLError as error:
-        raise InputError([f"{path.name}: malformed YAML: {' '.join(str(error).split())}"]) from None
+        suffix = "; not a stack file" if isinstance(error, NestingError) else ""
+        raise InputError([f"{path.name}: {describe_yaml_error(error)}{suffix}"]) from None
     except RecursionError:
         raise InputError([f"{path.name}: nested too deeply; not a stack file"]) from None
 

@@ -44,7 +44,10 @@ def parse_quantity(text: str) -> Decimal:
     is_exponent = suffix not in _BINARY and len(suffix) > 1
     if is_exponent and abs(int(suffix[1:])) > _MAX_EXPONENT:
         # Kubernetes stores quantities as scaled int64: nothing beyond ~1e18 is a quantity.
-        raise ValueError(f"{text!r} is out of range for a Kubernetes quantity")
+        raise ValueError(
+            f"{text!r} is out of range for a Kubernetes quantity (exponents e-{_MAX_EXPONENT} to "
+            f"e{_MAX_EXPONENT}; {QUANTITY_EXAMPLES})"
+        )
     if suffix in _BINARY:
         return number * _BINARY[suffix]
     if suffix[:1] in ("e", "E") and len(suffix) > 1:

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 from stackconfig.config import CdnConfig
 
 if TYPE_CHECKING:
+    import pulumi_cloudflare as cloudflare
+
+    from components.cdn.cache_rules import CacheRule
     from components.cdn.edge import CloudflareEdge
 
 
@@ -27,3 +30,10 @@ def zone_settings() -> tuple[str, ...]:
     from components.cdn.edge import ZONE_SETTINGS
 
     return tuple(ZONE_SETTINGS)
+
+
+def cache_rule_args(rule: CacheRule) -> cloudflare.RulesetRuleArgs:
+    """The typed Ruleset rule the edge registers for one rendered cache rule."""
+    from components.cdn.edge import _cache_rule_args  # pyright: ignore[reportPrivateUsage]
+
+    return _cache_rule_args(rule)

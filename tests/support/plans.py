@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from tests.support.documents import read_yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "prod")
 
@@ -123,7 +125,7 @@ def changed_stack_file(
     directory: Path, stack: str, change: Callable[[dict[str, Any]], None]
 ) -> Path:
     """A copy of `Pulumi.<stack>.yaml` in `directory` whose `config:` went through `change`."""
-    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    document = read_yaml(ROOT / f"Pulumi.{stack}.yaml")
     change(document["config"])
     path = directory / f"Pulumi.{stack}.yaml"
     path.write_text(yaml.safe_dump(document))

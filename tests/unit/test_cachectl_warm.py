@@ -77,7 +77,7 @@ def test_load_plan_reads_yaml_and_names_the_file(tmp_path: Path) -> None:
     assert isinstance(load_plan(good), WarmPlan)
     bad = tmp_path / "bad.yaml"
     bad.write_text("tiers:\n  hot: [\n")
-    with pytest.raises(CachectlError, match=r"bad\.yaml: not valid yaml"):
+    with pytest.raises(CachectlError, match=r"bad\.yaml: not valid YAML: line 3"):
         load_plan(bad)
     with pytest.raises(CachectlError, match="cannot read the plan"):
         load_plan(tmp_path / "missing.yaml")

@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from tests.support.documents import read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".github/scripts/post-deploy-check.sh"
 
 
 def deploy_jobs() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())["jobs"]
+    return read_yaml(ROOT / ".github/workflows/deploy.yml")["jobs"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

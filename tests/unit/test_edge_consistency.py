@@ -14,7 +14,6 @@ import yaml
 
 from cachekit.events import EdgeTargets
 from components.cdn.cache_rules import render_cache_rules, rules_table
-from components.cdn.edge import _cache_rule_args  # pyright: ignore[reportPrivateUsage]
 from components.cdn.worker_module import main as worker_module_main
 from components.cdn.worker_module import worker_bindings
 from invalidator.metrics import InvalidatorMetrics
@@ -31,6 +30,8 @@ from stackconfig.edge_consistency import (
     consistency_for_path,
     path_cache_tag,
 )
+from tests.support.documents import read_yaml
+from tests.support.edge import cache_rule_args
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD_POLICY = ROOT / "policies" / "config" / "prod.json"
@@ -151,7 +152,7 @@ def test_a_plan_that_cannot_purge_the_workers_cache_is_refused(
 def test_a_bad_edge_ttl_exits_2_with_one_line_naming_the_file_and_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    config = read_yaml(ROOT / "Pulumi.prod.yaml")
     config["config"]["cache-platform:alertingSecrets"] = {
         name: {"secure": "v1:notreal=="} for name in ("oncall", "senior", "manager", "team")
     }
@@ -194,7 +195,7 @@ def test_the_zone_cache_leaves_event_purged_paths_to_the_worker_on_every_plan(
         0,
         0,
     )
-    args = _cache_rule_args(rule)
+    args = cache_rule_args(rule)
     assert args.action_parameters is not None
     assert args.action_parameters.cache is False  # pyright: ignore[reportAttributeAccessIssue]
     assert 'starts_with(lower(url_decode(http.request.uri.path)), "/api/inventory")' in (

@@ -18,13 +18,14 @@ from stackconfig.config import (
     InvalidationConfig,
     parse_stack_config,
 )
+from tests.support.documents import read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD_POLICY = ROOT / "policies" / "config" / "prod.json"
 
 
 def prod_stack(**invalidation: Any) -> dict[str, Any]:
-    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    document = read_yaml(ROOT / "Pulumi.prod.yaml")
     document["config"]["cache-platform:invalidation"] = invalidation
     return document
 

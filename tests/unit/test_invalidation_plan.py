@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from components.monitoring.invalidation_rules import INVALIDATION_GROUP
 from plan.mocks import fake_id
+from tests.support.documents import read_yaml
 from tests.support.plans import StackPlans, changed_stack_file, run_plan
 
 SERVICE_MANIFESTS = {
@@ -28,10 +28,7 @@ PURGE_TOKEN_KEY = "cache-platform:cloudflarePurgeToken"
 
 
 def manifests(out: Path) -> dict[str, dict[str, Any]]:
-    return {
-        path.name: yaml.safe_load(path.read_text())
-        for path in sorted((out / "manifests").glob("*.yaml"))
-    }
+    return {path.name: read_yaml(path) for path in sorted((out / "manifests").glob("*.yaml"))}
 
 
 def rule_group_names(out: Path) -> list[str]:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.support.documents import read_yaml
 from tests.support.plans import StackPlans, changed_stack_file, run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def test_plan_succeeds_and_writes_every_file(stack_plans: StackPlans, stack: str
     manifests = list((out / "manifests").glob("*.yaml"))
     assert manifests, "no Kubernetes manifests written"
     for manifest in manifests:
-        document = yaml.safe_load(manifest.read_text())
+        document = read_yaml(manifest)
         assert {"apiVersion", "kind", "metadata"} <= set(document), manifest.name
     cost = json.loads((out / "cost.json").read_text())
     assert set(cost) == {"components", "totalMonthlyUsd"}
@@ -171,7 +171,7 @@ def test_manifests_validate_strictly_against_kubernetes_1_30(
     out = stack_plans[stack].out
     checked = 0
     for manifest in sorted((out / "manifests").glob("*.yaml")):
-        document = yaml.safe_load(manifest.read_text())
+        document = read_yaml(manifest)
         if document["kind"] in CUSTOM_KINDS:
             assert document["apiVersion"] == "monitoring.coreos.com/v1", manifest.name
             assert isinstance(document.get("spec"), dict), manifest.name

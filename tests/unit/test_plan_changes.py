@@ -17,6 +17,7 @@ import yaml
 from plan.changes import diff_resources, render_diff
 from plan.report import resources_document
 from plan.runner import run_program
+from tests.support.documents import read_yaml
 from tests.support.plan_runs import stack_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +94,7 @@ def test_the_program_ignores_volume_claim_template_changes() -> None:
 def test_sample_changes_of_the_prod_stack(
     tmp_path: Path, key: str, value: object, expected: str
 ) -> None:
-    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    document = read_yaml(ROOT / "Pulumi.prod.yaml")
     document["config"]["cache-platform:redis"][key] = value
     stack_file = tmp_path / "Pulumi.prod.yaml"
     stack_file.write_text(yaml.safe_dump(document))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-import yaml
+from tests.support.documents import read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,7 @@ def test_the_plan_entry_point_keeps_main_s_exit_code() -> None:
 
 
 def test_preview_reads_the_plans_own_status_not_makes() -> None:
-    workflow = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
+    workflow = read_yaml(ROOT / ".github/workflows/preview.yml")
     steps = workflow["jobs"]["plan"]["steps"]
     for step_id in ("head", "base"):
         run = next(s for s in steps if s.get("id") == step_id)["run"]

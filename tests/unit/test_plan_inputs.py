@@ -17,13 +17,14 @@ import pytest
 import yaml
 
 from plan.__main__ import main
+from tests.support.documents import read_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD_POLICY = ROOT / "policies" / "config" / "prod.json"
 
 
 def _prod_config() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    return read_yaml(ROOT / "Pulumi.prod.yaml")
 
 
 def _secrets(config: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import yaml
 
 from plan.mocks import restore_integers
 from plan.report import kubernetes_manifests
+from tests.support.documents import parse_yaml
 from tests.support.plan_runs import stack_plan
 
 
@@ -28,13 +29,13 @@ def test_no_manifest_writes_an_integer_as_a_float(stack: str) -> None:
     run = stack_plan(stack)
     manifests = kubernetes_manifests(run.records)
     found = {
-        name: floats_in(yaml.safe_load(text))
+        name: floats_in(parse_yaml(text))
         for name, text in manifests.items()
-        if floats_in(yaml.safe_load(text))
+        if floats_in(parse_yaml(text))
     }
     assert found == {}
     statefulset = next(
-        yaml.safe_load(text)
+        parse_yaml(text)
         for name, text in manifests.items()
         if "statefulset" in name and "redis" in name
     )

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from components.monitoring.rules import CDN_ALERT
 from stackconfig.thresholds import AlertThresholds, alert_levels
+from tests.support.documents import read_yaml
 from tests.support.plans import StackPlans
 
 
@@ -42,11 +42,11 @@ def test_exporter_collector_and_trace_store_are_rendered(prod_plan: Path) -> Non
     assert {"kube-prometheus-stack", "tempo"} <= charts
     assert (prod_plan / "monitoring" / "otel-collector.yaml").is_file()
     token = prod_plan / "manifests" / "monitoring-secret-cloudflare-exporter-token.yaml"
-    assert yaml.safe_load(token.read_text())["stringData"] == {"token": "[secret]"}
+    assert read_yaml(token)["stringData"] == {"token": "[secret]"}
 
 
 def test_every_alert_is_in_the_rule_file(prod_plan: Path) -> None:
-    groups = yaml.safe_load((prod_plan / "monitoring" / "rules.yaml").read_text())["groups"]
+    groups = read_yaml(prod_plan / "monitoring" / "rules.yaml")["groups"]
     rendered = {
         (r["alert"], r["labels"]["severity"]) for g in groups for r in g["rules"] if "alert" in r
     }

@@ -12,6 +12,7 @@ import yaml
 from components.redis.scaling import scaling_summary
 from stackconfig.config import RedisConfig
 from stackconfig.sharding import SLOT_COUNT, scale_in_fits, slots_moved_by
+from tests.support.documents import read_yaml
 from tests.support.plans import run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def test_plan_sentence_for_scale_out_scale_in_and_no_change() -> None:
 def test_prod_with_four_primaries_plans_eight_pods_the_jobs_and_the_fourth_shard(
     tmp_path: Path,
 ) -> None:
-    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    document = read_yaml(ROOT / "Pulumi.prod.yaml")
     document["config"]["cache-platform:redis"].update(primaries=4, deployedPrimaries=3)
     stack_file = tmp_path / "Pulumi.scaled.yaml"
     stack_file.write_text(yaml.safe_dump(document))
@@ -56,7 +57,7 @@ def test_prod_with_four_primaries_plans_eight_pods_the_jobs_and_the_fourth_shard
     assert result.returncode == 1, result.stderr
     plan_md = (out / "plan.md").read_text()
     assert "scale-out 3 → 4 primaries: 4096 slots move" in plan_md
-    statefulset = yaml.safe_load((out / "manifests" / "cache-statefulset-redis.yaml").read_text())
+    statefulset = read_yaml(out / "manifests" / "cache-statefulset-redis.yaml")
     assert statefulset["spec"]["replicas"] == 8
     assert (out / "manifests" / "cache-job-redis-reconcile-p4-r1.yaml").is_file()
     assert (out / "manifests" / "cache-job-redis-drain-p4-r1.yaml").is_file()

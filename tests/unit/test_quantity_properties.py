@@ -42,11 +42,20 @@ def test_bytes_are_rounded_up_never_down(value: Decimal) -> None:
 
 
 @given(st.text(max_size=12))
-def test_any_text_is_a_quantity_or_a_value_error(text: str) -> None:
+def test_any_text_is_a_quantity_or_a_value_error_naming_it(text: str) -> None:
     try:
         parse_quantity(text)
     except ValueError as error:
-        assert "is not a Kubernetes quantity" in str(error)
+        assert str(error).startswith(f"{text!r} is ")
+        assert "Kubernetes quantity" in str(error)
+
+
+@pytest.mark.parametrize("text", ["0E100", "1e19", "1e-19"])
+def test_an_exponent_beyond_int64_is_out_of_range_saying_what_is_allowed(text: str) -> None:
+    with pytest.raises(
+        ValueError, match=r"is out of range for a Kubernetes quantity \(exponents e-18 to e18;"
+    ):
+        parse_quantity(text)
 
 
 @pytest.mark.parametrize("text", ["8GB", "8 Gi", "Gi", "1.2.3", "--1", "8gi", "0x10"])

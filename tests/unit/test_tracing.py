@@ -23,6 +23,7 @@ from components.monitoring.tracing import (
 )
 from stackconfig.config import MonitoringConfig
 from stackconfig.settings import Duration, Quantity
+from tests.support.documents import parse_yaml
 from tests.support.mocking import install_mocks, of_type, when_registered
 
 DURATION = {"type": "string", "pattern": r"^[0-9]+(ms|s|m|h)$"}
@@ -202,7 +203,7 @@ def test_the_collector_config_follows_the_documented_schema(sampling: int) -> No
     assert config["processors"]["probabilistic_sampler"]["sampling_percentage"] == sampling
     # memory_limiter first: it must refuse data before the other processors queue it.
     assert config["service"]["pipelines"]["traces"]["processors"][0] == "memory_limiter"
-    yaml.safe_load(yaml.safe_dump(config))
+    parse_yaml(yaml.safe_dump(config))
 
 
 def test_the_schema_check_catches_what_the_collector_would_refuse() -> None:
@@ -268,7 +269,7 @@ def test_collector_forwards_to_tempo_and_grafana_links_exemplars(monitor: Any) -
             for c in of_type(monitor.records, "kubernetes:core/v1:ConfigMap")
             if c.inputs["metadata"]["name"] == "otel-collector-config"
         ]
-        config = yaml.safe_load(config_map.inputs["data"]["config.yaml"])
+        config = parse_yaml(config_map.inputs["data"]["config.yaml"])
         assert collector_problems(config) == []
         assert config["exporters"]["otlp_grpc/tempo"]["endpoint"] == (
             f"{TEMPO_RELEASE}.monitoring.svc:{OTLP_GRPC_PORT}"

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.documents import read_yaml
 from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +41,7 @@ COMMENT_API = re.compile(r"createComment|updateComment|post-plan-comments")
 
 # --- reading workflows -----------------------------------------------------------------------
 def load_workflows(directory: Path = WORKFLOWS_DIR) -> Workflows:
-    return {path.name: yaml.safe_load(path.read_text()) for path in sorted(directory.glob("*.yml"))}
+    return {path.name: read_yaml(path) for path in sorted(directory.glob("*.yml"))}
 
 
 def triggers(workflow: Workflow) -> dict[str, Any]:
@@ -422,7 +423,7 @@ def test_every_workflow_matches_githubs_schema() -> None:
 
 
 def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
-    broken = yaml.safe_load((WORKFLOWS_DIR / "ci.yml").read_text())
+    broken = read_yaml(WORKFLOWS_DIR / "ci.yml")
     del broken["jobs"]["test"]["runs-on"]
     broken["jobs"]["test"]["permisions"] = {"contents": "read"}
     path = tmp_path / "ci.yml"
