@@ -50,6 +50,12 @@ def stack_plans(tmp_path_factory: pytest.TempPathFactory) -> StackPlans:
     return plan_each_stack(tmp_path_factory.mktemp("stack-plans"))
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    from tests.support.scheduling import IMPORTED_AT_COLLECTION, slow_imports_loaded
+
+    session.config.stash[IMPORTED_AT_COLLECTION] = slow_imports_loaded()
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadgroup` (`make test-fast`): the tests that load every provider SDK run on one
     worker, the rest is shared by load (tests/support/scheduling.py says why)."""

@@ -8,4 +8,7 @@
 - `backup_sandbox`: a mocked AWS account (moto) with the backup bucket, and fake snapshots.
 - `loopback_http`: a fake HTTP peer on 127.0.0.1.
 - `tools`: external tools the integration tests need, free ports.
+- `documents`: YAML the tests read (the plan's manifests), parsed with libyaml.
+- `sources`: the repository's Python sources as syntax trees, parsed once per test process.
+- `scheduling`: how `make test-fast` shares the tests between its workers.
 """

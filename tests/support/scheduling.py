@@ -15,13 +15,24 @@ from __future__ import annotations
 
 import ast
 import functools
+import sys
 from pathlib import Path
 
+import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 PROVIDER_SDK_UNIT = "provider-sdks"
 SDK_USERS = frozenset({"tests.support.plans", "tests.support.plan_runs", "tests.support.edge"})
 SDK_FIXTURES = frozenset({"stack_plans"})
+
+SLOW_IMPORTS = ("pulumi_cloudflare",)
+"""Modules that take seconds to import: collection must not import them, or every worker pays."""
+IMPORTED_AT_COLLECTION = pytest.StashKey[list[str]]()
+"""Which of SLOW_IMPORTS the test process had imported when collection finished."""
+
+
+def slow_imports_loaded() -> list[str]:
+    return [name for name in SLOW_IMPORTS if name in sys.modules]
 
 
 def loads_every_provider_sdk(source: str) -> bool:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from tests.support.sources import syntax_tree
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_PACKAGES = ("cachectl", "cachekit", "invalidator", "stackconfig")
 """The project's packages the Dockerfile copies into the image."""
@@ -53,7 +55,7 @@ def third_party_imports(files: Iterable[Path]) -> set[str]:
     local = {*IMAGE_PACKAGES, "__future__"}
     found: set[str] = set()
     for path in files:
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(syntax_tree(path)):
             if isinstance(node, ast.Import):
                 found.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.sources import syntax_tree
+
 COMPONENTS = Path(__file__).resolve().parents[2] / "components"
 
 
 def component_classes() -> list[tuple[Path, ast.ClassDef]]:
     found: list[tuple[Path, ast.ClassDef]] = []
     for path in sorted(COMPONENTS.rglob("*.py")):
-        tree = ast.parse(path.read_text())
+        tree = syntax_tree(path)
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef) and any(
                 ast.unparse(base).endswith("ComponentResource") for base in node.bases

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.support.sources import syntax_tree
+
 INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 
 
@@ -31,7 +33,7 @@ def test_every_integration_module_is_marked_integration() -> None:
     unmarked = [
         path.name
         for path in sorted(INTEGRATION.glob("test_*.py"))
-        if not marks_the_module_integration(ast.parse(path.read_text()))
+        if not marks_the_module_integration(syntax_tree(path))
     ]
     assert unmarked == [], f"no `pytestmark = pytest.mark.integration` in {unmarked}"
 

@@ -7,10 +7,13 @@ one at the top: a lazy import hides a cycle from the interpreter, not from the d
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
+
+from tests.support.sources import syntax_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = (
@@ -39,7 +42,7 @@ def project_modules() -> dict[str, Path]:
 def imported_names(path: Path, name: str) -> Iterable[str]:
     """Every module name `path` imports, at any depth, relative imports resolved."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(syntax_tree(path)):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -89,11 +92,14 @@ def find_cycle(graph: Mapping[str, set[str]]) -> list[str] | None:
     return None
 
 
-GRAPH = import_graph(project_modules())
+@functools.cache
+def project_graph() -> dict[str, set[str]]:
+    """The import graph of the project's modules (read once per test process)."""
+    return import_graph(project_modules())
 
 
 def test_the_graph_sees_the_project() -> None:
-    assert "stackconfig.adr" in GRAPH["policies.sla"]
+    assert "stackconfig.adr" in project_graph()["policies.sla"]
     # A lazy import (inside a function) counts.
     lazy = {"a": {"b"}, "b": {"a"}}
     assert find_cycle(lazy) == ["a", "b", "a"]
@@ -101,7 +107,7 @@ def test_the_graph_sees_the_project() -> None:
 
 
 def test_no_import_cycle() -> None:
-    cycle = find_cycle(GRAPH)
+    cycle = find_cycle(project_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
@@ -119,7 +125,7 @@ def forbidden_imports(importers: str, forbidden: Iterable[str]) -> list[str]:
     banned = tuple(forbidden)
     return sorted(
         f"{module} imports {target}"
-        for module, targets in GRAPH.items()
+        for module, targets in project_graph().items()
         if module == importers or module.startswith(importers + ".")
         for target in targets
         if any(target == ban or target.startswith(ban + ".") for ban in banned)
@@ -158,21 +164,21 @@ def test_components_read_only_the_invalidation_services_metric_names() -> None:
     program, and the registry module imports nothing of the project."""
     used = {
         target
-        for module, targets in GRAPH.items()
+        for module, targets in project_graph().items()
         if module.startswith("components.")
         for target in targets
         if target.startswith("invalidator")
     }
     assert used == {"invalidator.metrics"}
     project = {p.split(".")[0] for p in EVERY_PACKAGE}
-    assert not {t for t in GRAPH["invalidator.metrics"] if t.split(".")[0] in project}
+    assert not {t for t in project_graph()["invalidator.metrics"] if t.split(".")[0] in project}
 
 
 def test_the_cost_model_reads_only_the_pure_renderers_of_components() -> None:
     """The cost model parses what the components render (redis.conf) but never builds resources."""
     used = {
         target
-        for module, targets in GRAPH.items()
+        for module, targets in project_graph().items()
         if module.startswith("cost.")
         for target in targets
         if target.startswith("components.")

@@ -7,15 +7,19 @@ returns nothing passes without ever asserting.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
+
+from tests.support.sources import syntax_tree
 
 TESTS = Path(__file__).resolve().parents[1]
 
 
+@functools.cache
 def mock_tests() -> list[tuple[Path, ast.FunctionDef]]:
     found: list[tuple[Path, ast.FunctionDef]] = []
     for path in sorted(TESTS.rglob("test_*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(syntax_tree(path)):
             if isinstance(node, ast.FunctionDef) and any(
                 ast.unparse(d).endswith("runtime.test") for d in node.decorator_list
             ):

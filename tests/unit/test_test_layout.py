@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.sources import syntax_tree
+
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
 
@@ -19,11 +21,11 @@ def module_name(path: Path) -> str:
     return ".".join(path.relative_to(ROOT).with_suffix("").parts)
 
 
-def imported_modules(source: str, module: str) -> list[tuple[int, str]]:
-    """(line, module) for every import of `module`'s `source`, relative imports resolved."""
+def imported_modules(tree: ast.Module, module: str) -> list[tuple[int, str]]:
+    """(line, module) for every import in `module`'s syntax tree, relative imports resolved."""
     package = module.rsplit(".", 1)[0]
     found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(source, module)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -42,10 +44,10 @@ def is_test_module(module: str) -> bool:
     return parts[0] == "tests" and (parts[-1].startswith("test_") or parts[-1] == "conftest")
 
 
-def imports_of_test_modules(source: str, module: str) -> list[str]:
+def imports_of_test_modules(tree: ast.Module, module: str) -> list[str]:
     return [
         f"{module}:{line} imports {imported}"
-        for line, imported in imported_modules(source, module)
+        for line, imported in imported_modules(tree, module)
         if is_test_module(imported)
     ]
 
@@ -58,7 +60,7 @@ def test_no_module_under_tests_imports_a_test_module() -> None:
     problems = [
         problem
         for path in python_files()
-        for problem in imports_of_test_modules(path.read_text(), module_name(path))
+        for problem in imports_of_test_modules(syntax_tree(path), module_name(path))
     ]
     assert not problems, "move shared helpers to tests/support/:\n" + "\n".join(problems)
 
@@ -75,14 +77,14 @@ def test_no_module_under_tests_imports_a_test_module() -> None:
     ],
 )
 def test_an_import_of_a_test_module_is_caught(source: str) -> None:
-    assert imports_of_test_modules(source, "tests.unit.test_probe"), source
+    assert imports_of_test_modules(ast.parse(source), "tests.unit.test_probe"), source
 
 
 def test_imports_of_support_modules_pass() -> None:
     path = TESTS / "unit" / "test_plan.py"
-    imported = imported_modules(path.read_text(), module_name(path))
+    imported = imported_modules(syntax_tree(path), module_name(path))
     assert any(module.startswith("tests.support.") for _, module in imported)
-    assert imports_of_test_modules(path.read_text(), module_name(path)) == []
+    assert imports_of_test_modules(syntax_tree(path), module_name(path)) == []
 
 
 def test_support_holds_no_tests() -> None:
@@ -90,6 +92,6 @@ def test_support_holds_no_tests() -> None:
     assert (support / "__init__.py").is_file()
     for path in support.rglob("*.py"):
         assert not path.name.startswith(("test_", "conftest")), path
-        tree = ast.parse(path.read_text())
+        tree = syntax_tree(path)
         names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
         assert not [n for n in names if n.startswith(("test_", "Test"))], path

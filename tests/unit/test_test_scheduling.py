@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.scheduling import loads_every_provider_sdk
+import pytest
+
+from tests.support.scheduling import IMPORTED_AT_COLLECTION, loads_every_provider_sdk
 
 UNIT = Path(__file__).resolve().parent
 
@@ -21,3 +23,9 @@ def test_the_repository_modules_that_plan_are_in_the_unit() -> None:
     chosen = {p.name for p in UNIT.glob("test_*.py") if loads_every_provider_sdk(p.read_text())}
     assert {"test_plan.py", "test_policy_plan.py", "test_cdn_edge.py"} <= chosen
     assert "test_keys_properties.py" not in chosen
+
+
+def test_collecting_the_tests_imports_no_slow_sdk(request: pytest.FixtureRequest) -> None:
+    """A test module importing `components.cdn.edge` at the top made each worker import
+    pulumi_cloudflare while collecting (seconds each); tests/support/edge.py imports it lazily."""
+    assert request.config.stash[IMPORTED_AT_COLLECTION] == []
