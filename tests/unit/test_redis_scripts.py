@@ -134,12 +134,13 @@ def test_bootstrap_names_the_nodes_that_do_not_answer() -> None:
         f'exec sh "{SCRIPTS_DIR}/bootstrap.sh"',
         {
             "REDIS_NODES": f"127.0.0.1:{port} redis-9.nowhere.invalid:6379",
-            "REDIS_BOOTSTRAP_TIMEOUT": "1",
+            # No time to wait: the survey asks each node once, then names the silent ones.
+            "REDIS_BOOTSTRAP_TIMEOUT": "0",
             "REDISCLI_AUTH": "x",
         },
     )
     assert result.returncode == 1
-    assert f"nodes not answering after 1s: 127.0.0.1:{port} redis-9.nowhere.invalid:6379" in (
+    assert f"nodes not answering after 0s: 127.0.0.1:{port} redis-9.nowhere.invalid:6379" in (
         result.stderr
     )
 
