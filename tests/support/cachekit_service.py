@@ -31,7 +31,9 @@ class ProductService:
         self._server: WSGIServer = make_server(
             "127.0.0.1", port, self.app, handler_class=_QuietHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def _load_product(self, product_id: str) -> dict[str, object]:
         self.loads += 1
