@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import boto3
+import moto.kms.models
+import moto.kms.utils
 import pytest
 from moto import mock_aws
 
@@ -74,10 +76,16 @@ def kms_client() -> Any:
     return _clients()[1]
 
 
+_one_private_key_per_spec = functools.cache(moto.kms.utils.generate_private_key)
+
+
 @contextlib.contextmanager
 def aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     """The `aws` fixture of tests/conftest.py: moto's account with the bucket and a key."""
     isolate_aws(monkeypatch)
+    # moto makes every key an RSA-2048 pair (tens of milliseconds each), even a symmetric key
+    # whose pair nobody reads: the backups only name the key for S3's SSE-KMS.
+    monkeypatch.setattr(moto.kms.models, "generate_private_key", _one_private_key_per_spec)
     with mock_aws():
         s3, kms = _clients()
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
