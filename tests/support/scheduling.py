@@ -1,12 +1,13 @@
 """How `make test-fast` shares the mock and unit tests between its two xdist workers.
 
-Tests that plan a stack or build the Cloudflare edge go to one worker, as one unit: a worker that
-plans starts a fork server that imports every provider SDK (seconds) and plans dev and prod once
-(seconds more), work that both workers would otherwise pay for. Every other test is its own unit,
+Tests that plan a stack or build the Cloudflare edge go to one worker, as one unit: the worker that
+plans imports every provider SDK (seconds) and plans dev and prod once (seconds more), work that
+both workers would otherwise pay for. Every other test is its own unit,
 as with `--dist load`.
 
 Such a module is recognised from its source: it imports the plan runners or the edge factory of
-`tests/support`, or a test asks for the `stack_plans` fixture. (xdist's own `xdist_group` mark
+`tests/support`, or a slow SDK itself (even inside a function), or a test asks for the
+`stack_plans` fixture. (xdist's own `xdist_group` mark
 cannot carry this: pytest 9.2 ignores the node-id suffix xdist 3.8 uses to pass groups to the
 scheduler, pytest-xdist issue 1386.)
 """
@@ -35,12 +36,17 @@ def slow_imports_loaded() -> list[str]:
     return [name for name in SLOW_IMPORTS if name in sys.modules]
 
 
+def _is_sdk_user(module: str) -> bool:
+    return module in SDK_USERS or module.split(".", 1)[0] in SLOW_IMPORTS
+
+
 def loads_every_provider_sdk(source: str) -> bool:
-    """Whether a test module's source imports an SDK-loading helper or asks for the plans."""
+    """Whether a test module's source imports an SDK-loading helper or a slow SDK, or asks for the
+    plans."""
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module in SDK_USERS:
+        if isinstance(node, ast.ImportFrom) and _is_sdk_user(node.module or ""):
             return True
-        if isinstance(node, ast.Import) and any(a.name in SDK_USERS for a in node.names):
+        if isinstance(node, ast.Import) and any(_is_sdk_user(a.name) for a in node.names):
             return True
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
             argument.arg in SDK_FIXTURES for argument in node.args.args

@@ -16,12 +16,19 @@ def test_modules_that_plan_or_build_the_edge_are_recognised() -> None:
     assert loads_every_provider_sdk("from tests.support.edge import cloudflare_edge")
     assert loads_every_provider_sdk("import tests.support.plan_runs")
     assert loads_every_provider_sdk("def test_x(stack_plans):\n    pass")
+    assert loads_every_provider_sdk("def register():\n    import pulumi_cloudflare as cloudflare")
+    assert loads_every_provider_sdk("from pulumi_cloudflare.ruleset import Ruleset")
     assert not loads_every_provider_sdk("from tests.support.mocking import one\ndef test_x(): ...")
 
 
 def test_the_repository_modules_that_plan_are_in_the_unit() -> None:
     chosen = {p.name for p in UNIT.glob("test_*.py") if loads_every_provider_sdk(p.read_text())}
-    assert {"test_plan.py", "test_policy_plan.py", "test_cdn_edge.py"} <= chosen
+    assert {
+        "test_plan.py",
+        "test_policy_plan.py",
+        "test_cdn_edge.py",
+        "test_policy_fixtures.py",
+    } <= chosen
     assert "test_keys_properties.py" not in chosen
 
 
