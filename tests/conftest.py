@@ -6,6 +6,8 @@ does not pay for it.
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +58,26 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[IMPORTED_AT_COLLECTION] = slow_imports_loaded()
 
 
+_modules_loaded_when_frozen = 0
+
+
+def pytest_runtest_logfinish() -> None:
+    """After a test that imported modules, collect once and freeze what is left.
+
+    The provider SDKs bring hundreds of thousands of objects that live as long as the process,
+    and every full collection walked them again: about 5 s of garbage collection per worker, and
+    seconds more when each worker's interpreter finalised. Frozen objects sit in the permanent
+    generation, so later collections walk only what the tests themselves make. Freezing only when
+    sys.modules grew keeps test garbage collectable (the collect runs first).
+    """
+    global _modules_loaded_when_frozen
+    if len(sys.modules) != _modules_loaded_when_frozen:
+        gc.collect()
+        gc.freeze()
+        _modules_loaded_when_frozen = len(sys.modules)
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadgroup` (`make test-fast`): the tests that load every provider SDK run on one
     worker, the rest is shared by load (tests/support/scheduling.py says why)."""
