@@ -292,9 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     password = options.password_file.read_text().strip() if options.password_file else None
     app = build_app(address, password, options.hosts_file, settings, options.redis_timeout)
     # Idle connections stay open longer than any client keeps its own (the edge's fetch drops
-    # them after 4 s): with uvicorn's 5 s default, a client slowed by a loaded machine could
-    # send a request on a connection the server was closing, and a write failed at the edge
-    # with a 502 (seen once in CI) that an origin behind a proxy must not cause.
+    # them after 4 s), as an origin behind a proxy should: with uvicorn's 5 s default, a client
+    # slowed by a loaded machine could send a request on a connection the server is closing.
     uvicorn.run(app, host="127.0.0.1", port=options.port, log_level="warning",
                 access_log=False, lifespan="on", timeout_keep_alive=KEEP_ALIVE_SECONDS)  # fmt: skip
     return 0
