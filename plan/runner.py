@@ -111,6 +111,9 @@ def run_program(stack: str, stack_file: Path, program: Path = PROGRAM) -> PlanRu
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks)
     set_all_config(engine_config, secret_keys)
+    # set_mocks keeps an existing root Stack: a second program in one process (the tests plan
+    # several) would parent its resources to the first one's stack and export its outputs too.
+    runtime_settings.ROOT.set(None)
     runtime_mocks.set_mocks(mocks, project=NAMESPACE, stack=stack, preview=False, monitor=monitor)
     # What `pulumi.runtime.test` does before each test: no leftovers from an earlier program.
     runtime_settings.SETTINGS.rpc_manager.clear()  # pyright: ignore[reportAttributeAccessIssue]
@@ -121,7 +124,10 @@ def run_program(stack: str, stack_file: Path, program: Path = PROGRAM) -> PlanRu
 
     _sync_await(run_pulumi_func(program_body))
     outputs = _stack_outputs()
-    return PlanRun(stack, config, monitor.records, outputs, statuses)
+    # The monitor hears registrations in the order their inputs resolve and the SDK's RPC threads
+    # finish, which changes from run to run; the plan is reviewed as a diff in pull requests.
+    records = sorted(monitor.records, key=lambda record: record.urn)
+    return PlanRun(stack, config, records, outputs, statuses)
 
 
 def _stack_outputs() -> dict[str, Any]:

@@ -4,13 +4,16 @@ plans: nothing namespaced before its namespace, no custom resource before its CR
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
+from plan import runner
 from plan.dependencies import creation_waves, missing_dependencies, waves_section
+from plan.mocks import RecordingMonitor
 from plan.report import resources_document
 from plan.runner import PlanRun
-from tests.support.plan_runs import stack_plan
+from tests.support.plan_runs import ROOT, stack_plan
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -23,12 +26,13 @@ def test_every_object_is_created_after_its_namespace_and_crd(run: PlanRun) -> No
 
 
 def test_the_check_sees_a_missing_dependency(run: PlanRun) -> None:
-    # Drop the ServiceMonitor's edges: the check must notice it could race its CRD.
+    # Drop the cluster's ServiceMonitor's edges (its namespace is a literal, not an output that
+    # carries the edge itself): the check must notice it could race its namespace and its CRD.
     records = [
-        dataclasses.replace(r, depends_on=[]) if r.inputs.get("kind") == "ServiceMonitor" else r
+        dataclasses.replace(r, depends_on=[]) if r.name == "redis-metrics" else r
         for r in run.records
     ]
-    monitor = next(r for r in records if r.inputs.get("kind") == "ServiceMonitor")
+    monitor = next(r for r in records if r.name == "redis-metrics")
     found = [m for m in missing_dependencies(records) if m.resource == monitor.urn]
     assert any("monitoring.coreos.com" in m.why for m in found)
     assert any("namespace" in m.why for m in found)
@@ -59,3 +63,33 @@ def test_waves_put_namespaces_first_and_the_service_monitor_after_the_release(
 
 def test_name_servers_are_exported(run: PlanRun) -> None:
     assert run.outputs["cdnNameServers"] == ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]
+
+
+STACK = "pulumi:pulumi:Stack"
+
+
+class _HearsInReverse(RecordingMonitor):
+    """A monitor that hears every registration before all the earlier ones."""
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if self.records:
+            self.records.insert(0, self.records.pop())
+        return response
+
+
+def test_a_plan_depends_neither_on_what_ran_before_nor_on_the_order_registrations_arrive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The SDK sends registrations from a thread pool, so their order changes from run to run,
+    # and the tests plan several stacks in one process; a plan reviewed as a diff must not care.
+    prod = stack_plan("prod")
+    monkeypatch.setattr(runner, "RecordingMonitor", _HearsInReverse)
+    dev = runner.run_program("dev", ROOT / "Pulumi.dev.yaml")
+    for run in (prod, dev):
+        stacks = {r.parent for r in run.records if r.parent and r.parent.split("::")[2] == STACK}
+        assert stacks == {
+            f"urn:pulumi:{run.stack}::cache-platform::{STACK}::cache-platform-{run.stack}"
+        }
+    assert resources_document(dev) == resources_document(stack_plan("dev"))
+    assert waves_section(dev.records) == waves_section(stack_plan("dev").records)
