@@ -9,9 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.redis.scaling import scaling_summary
+from plan.artifacts import yaml_text
 from plan.dependencies import waves_section
 from plan.mocks import ResourceRecord
 from plan.runner import PlanRun
@@ -24,10 +23,6 @@ def component_of(record: ResourceRecord, by_urn: Mapping[str, ResourceRecord]) -
     while current.parent and current.parent in by_urn:
         current = by_urn[current.parent]
     return current.name
-
-
-def _yaml(document: Any) -> str:
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=100)
 
 
 def kubernetes_manifests(records: Sequence[ResourceRecord]) -> dict[str, str]:
@@ -56,7 +51,7 @@ def kubernetes_manifests(records: Sequence[ResourceRecord]) -> dict[str, str]:
         namespace = (props.get("metadata") or {}).get("namespace") or "cluster"
         name = (props.get("metadata") or {}).get("name") or record.name
         slug = re.sub(r"[^a-z0-9.-]+", "-", f"{namespace}-{props['kind']}-{name}".lower())
-        files[f"manifests/{slug}.yaml"] = _yaml(manifest)
+        files[f"manifests/{slug}.yaml"] = yaml_text(manifest)
     return files
 
 
