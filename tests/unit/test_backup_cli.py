@@ -12,7 +12,7 @@ from typing import cast
 
 import pytest
 from rich.console import Console
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from cachectl.backup import S3Client
 from cachectl.backup_cli import RichReporter, app
@@ -26,12 +26,13 @@ from tests.support.backup_sandbox import (
     backup_at,
     corrupt,
 )
+from tests.support.cli import invoke
 from tests.support.tools import free_port
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
     base = {"BACKUP_BUCKET": BUCKET, "BACKUP_PREFIX": PREFIX}
-    return CliRunner().invoke(app, list(args), env={**base, **(env or {})})
+    return invoke(app, args, env={**base, **(env or {})})
 
 
 def assert_one_error_line(result: Result, *fragments: str) -> None:
@@ -158,7 +159,7 @@ def test_the_module_runs_as_a_program_and_fails_in_one_line(tmp_path: Path) -> N
 
 
 def test_a_usage_error_exits_with_2() -> None:
-    assert CliRunner().invoke(app, ["restore"]).exit_code == 2
+    assert invoke(app, ["restore"]).exit_code == 2
 
 
 def test_progress_bars_show_on_a_terminal_and_plain_lines_in_a_log() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from cachectl.cli import app
 from cachectl.connection import (
@@ -21,6 +21,7 @@ from cachectl.connection import (
 from cachectl.credentials import Credentials
 from cachectl.errors import UsageError
 from cachectl.failover import choose_replica, rebalance_command
+from tests.support.cli import invoke
 from tests.support.tools import free_port
 
 CLEAN_ENV = {
@@ -34,7 +35,7 @@ CLEAN_ENV = {
 
 
 def run(*args: str, **env: str) -> Result:
-    return CliRunner().invoke(app, list(args), env={**CLEAN_ENV, **env})
+    return invoke(app, args, env={**CLEAN_ENV, **env})
 
 
 def assert_one_line_error(result: Result, fragment: str) -> None:

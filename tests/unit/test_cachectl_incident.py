@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from cachectl import health, warm
 from cachectl.cli import app
 from cachectl.edge import PurgeRequest
 from cachectl.errors import redis_auth_message
 from cachectl.wording import count, count_plural
+from tests.support.cli import invoke
 from tests.support.tools import free_port
 
 CLEAN_ENV = {
@@ -35,7 +36,7 @@ CLEAN_ENV = {
 
 
 def run(*args: str, **env: str) -> Result:
-    return CliRunner().invoke(app, list(args), env={**CLEAN_ENV, **env})
+    return invoke(app, args, env={**CLEAN_ENV, **env})
 
 
 def test_counts_read_as_english() -> None:

@@ -5,13 +5,13 @@ plan allows (stackconfig.cloudflare_plans), not a number of cachectl's own."""
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
 from cachectl.cli import app
 from cachectl.connection import CachectlError
 from cachectl.edge import SMALLEST_PURGE_BATCH, purge_batch, purge_requests
 from cachekit.events import EdgeTargets, InvalidEvent, new_event
 from stackconfig.cloudflare_plans import PLANS
+from tests.support.cli import invoke
 
 TARGETS: list[tuple[str, str]] = [
     ("urls", "https://shop.example.com/api/prices/1"),
@@ -86,7 +86,7 @@ def test_a_purge_call_holds_the_plans_items_per_request() -> None:
 
 def _invalidate(*args: str) -> tuple[int, str, str]:
     env = {"CACHECTL_NODE": "", "CLOUDFLARE_ZONE_ID": "zone", "CLOUDFLARE_API_TOKEN": "token"}
-    result = CliRunner().invoke(app, ["invalidate", "--dry-run", *args], env=env)
+    result = invoke(app, ["invalidate", "--dry-run", *args], env=env)
     return result.exit_code, result.stdout, result.stderr
 
 
