@@ -109,6 +109,10 @@ class ConnectionSettings:
 
 @cache
 def _resolves(hostname: str) -> bool:
+    # RFC 6761: no name under .invalid ever resolves, so asking would only send a DNS query out
+    # (the lab announces such names).
+    if hostname.rstrip(".").lower().endswith(".invalid"):
+        return False
     try:
         socket.getaddrinfo(hostname, None)
     except (OSError, UnicodeError):
@@ -116,11 +120,13 @@ def _resolves(hostname: str) -> bool:
     return True
 
 
-def dial_host(entry: ClusterEntry) -> str:
+def dial_address(hostname: str, ip: str) -> str:
     """The name or address to connect to a member by (see the module's docstring)."""
-    if entry.hostname and _resolves(entry.hostname):
-        return entry.hostname
-    return entry.ip
+    return hostname if hostname and _resolves(hostname) else ip
+
+
+def dial_host(entry: ClusterEntry) -> str:
+    return dial_address(entry.hostname, entry.ip)
 
 
 def describe(entry: ClusterEntry) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from cachectl.backup.manifest import SlotRange, format_slot_ranges, sha256_of, uncovered_slots
-from cachectl.connection import Endpoint
+from cachectl.connection import Endpoint, dial_address
 from cachectl.credentials import PASSWORD_ENV, Credentials
 from cachectl.errors import BackupError, redis_auth_message
 from cachectl.topology import parse_cluster_nodes as parse_cluster_entries
@@ -57,17 +56,7 @@ class ClusterNode:
     def endpoint(self) -> Endpoint:
         """Where to reach the node: the hostname it announces (a pod's stable DNS name in
         Kubernetes) when that resolves, else its IP."""
-        if self.hostname and _resolves(self.hostname):
-            return Endpoint(self.hostname, self.port)
-        return Endpoint(self.ip, self.port)
-
-
-def _resolves(hostname: str) -> bool:
-    try:
-        socket.getaddrinfo(hostname, None)
-    except OSError:
-        return False
-    return True
+        return Endpoint(dial_address(self.hostname, self.ip), self.port)
 
 
 def parse_cluster_nodes(text: str) -> list[ClusterNode]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +75,17 @@ def test_the_announced_hostname_is_used_when_it_resolves_else_the_ip() -> None:
     assert resolvable.endpoint == Endpoint("localhost", 6379)
     (unresolvable,) = parse_cluster_nodes(line.format("redis-0.example.invalid"))
     assert unresolvable.endpoint == Endpoint("10.0.0.1", 6379)
+
+
+def test_a_name_under_invalid_is_never_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The lab announces such names; a lookup would only send a DNS query off this machine.
+    def no_lookup(host: str, *args: object, **kwargs: object) -> None:
+        raise AssertionError(f"looked up {host}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    line = f"{ID_A} 10.0.0.1:6379@16379,redis-3.cache-lab.invalid master - 0 0 1 connected 0-16383"
+    (node,) = parse_cluster_nodes(line)
+    assert node.endpoint == Endpoint("10.0.0.1", 6379)
 
 
 def test_a_failing_primary_makes_the_backup_refuse() -> None:
