@@ -15,7 +15,7 @@ NODES_CONF = """\
 aaaa 10.0.0.1:6379@16379,redis-0.redis-headless master - 0 1 1 connected 0-5460
 bbbb 10.0.0.2:6379@16379,redis-1.redis-headless myself,master - 0 0 2 connected 5461-10922
 cccc 10.0.0.3:6379@16379,redis-2.redis-headless,tls-port=0,shard-id=abc slave aaaa 0 1 1 connected
-dddd 10.0.0.4:6379@16379,redis-3.unknown slave bbbb 0 1 2 connected
+dddd 10.0.0.4:6379@16379,redis-3.unknown.invalid slave bbbb 0 1 2 connected
 eeee 10.0.0.5:6379@16379 slave bbbb 0 1 2 connected
 ffff :0@0,redis-4.redis-headless master,noaddr - 0 1 4 disconnected
 vars currentEpoch 4 lastVoteEpoch 0
@@ -68,9 +68,39 @@ def test_repair_replaces_the_address_of_every_resolvable_hostname(tmp_path: Path
     # An entry without an address has no port to combine with the new IP.
     assert lines[5] == NODES_CONF.splitlines()[5]
     assert lines[6] == "vars currentEpoch 4 lastVoteEpoch 0"
-    assert "redis-3.unknown does not resolve" in result.stderr
+    assert "redis-3.unknown.invalid does not resolve" in result.stderr
     assert "redis-0.redis-headless 10.0.0.1 -> 10.1.0.1" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hosts", "nodes.conf"]
+
+
+def test_a_name_under_invalid_resolves_only_through_the_hosts_file(tmp_path: Path) -> None:
+    # The lab's names end in .invalid (RFC 6761): the resolver is never asked, since a query
+    # would only leave this machine. A getent that records its calls stands in for the resolver.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    asked = tmp_path / "asked"
+    getent = bin_dir / "getent"
+    getent.write_text(f'#!/bin/sh\necho "$2" >>"{asked}"\nexit 2\n')
+    getent.chmod(0o755)
+    hosts = tmp_path / "hosts"
+    hosts.write_text("10.1.0.1 redis-0.redis-lab.invalid\n")
+    script = f'. "{SCRIPTS_DIR}/common.sh"; for name; do echo "$name=$(resolve_host "$name")"; done'
+    result = run_sh(
+        script,
+        {"REDIS_HOSTS_FILE": str(hosts), "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        "redis-0.redis-lab.invalid",
+        "redis-9.nowhere.invalid",
+        "redis-9.nowhere.invalid.",
+        "redis-9.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "redis-0.redis-lab.invalid=10.1.0.1",
+        "redis-9.nowhere.invalid=",
+        "redis-9.nowhere.invalid.=",
+        "redis-9.example.com=",
+    ]
+    assert asked.read_text().splitlines() == ["redis-9.example.com", "redis-9.example.com"]
 
 
 def test_repair_leaves_a_current_file_untouched(tmp_path: Path) -> None:
