@@ -2,14 +2,12 @@
 
 Tests that plan a stack or build the Cloudflare edge go to one worker, as one unit: the worker that
 plans imports every provider SDK (seconds) and plans dev and prod once (seconds more), work that
-both workers would otherwise pay for. Every other test is its own unit,
-as with `--dist load`.
+both workers would otherwise pay for. Every other test is its own unit, as with `--dist load`.
 
 Such a module is recognised from its source: it imports the plan runners or the edge factory of
 `tests/support`, or a slow SDK itself (even inside a function), or a test asks for the
-`stack_plans` fixture. (xdist's own `xdist_group` mark
-cannot carry this: pytest 9.2 ignores the node-id suffix xdist 3.8 uses to pass groups to the
-scheduler, pytest-xdist issue 1386.)
+`stack_plans` fixture. (xdist's own `xdist_group` mark cannot carry this: pytest 9.2 ignores the
+node-id suffix xdist 3.8 uses to pass groups to the scheduler, pytest-xdist issue 1386.)
 """
 
 from __future__ import annotations
