@@ -8,6 +8,7 @@ children, so a child that needs the component's dependency must name it itself.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -146,8 +147,16 @@ def waves_section(records: Sequence[ResourceRecord]) -> str:
         "| wave | resources |",
         "|---:|---|",
     ]
+    # By name, and a name two resources share (the Service and the StatefulSet `redis`) with its
+    # kind, so a reviewer can find each one.
+    shared = {name for name, n in Counter(r.name for r in records if r.custom).items() if n > 1}
+
+    def label(record: ResourceRecord) -> str:
+        kind = record.type.rsplit(":", 1)[-1]
+        return f"`{record.name}` ({kind})" if record.name in shared else f"`{record.name}`"
+
     for number, wave in enumerate(creation_waves(records), start=1):
-        names = ", ".join(f"`{r.name}`" for r in wave)
+        names = ", ".join(label(r) for r in sorted(wave, key=lambda r: (r.name, r.type)))
         lines.append(f"| {number} | {names} |")
     problems = missing_dependencies(records)
     if problems:

@@ -61,6 +61,19 @@ def test_waves_put_namespaces_first_and_the_service_monitor_after_the_release(
     assert "## Creation order" in section and "Missing dependencies" not in section
 
 
+def test_each_wave_lists_its_resources_by_name_and_tells_apart_those_sharing_one(
+    run: PlanRun,
+) -> None:
+    rows = [line for line in waves_section(run.records).splitlines() if line.startswith("| ")]
+    cells = [row.split(" | ")[1] for row in rows[1:]]
+    for cell in cells:
+        names = [label.split("`")[1] for label in cell.split(", ")]
+        assert names == sorted(names), cell
+    listed = ", ".join(cells)
+    assert "`redis` (StatefulSet)" in listed and "`redis` (Service)" in listed
+    assert "`redis-namespace`," in listed or listed.endswith("`redis-namespace`")
+
+
 def test_name_servers_are_exported(run: PlanRun) -> None:
     assert run.outputs["cdnNameServers"] == ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]
 
